@@ -1,0 +1,37 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def gradient(fn, x):
+    """d(sum(fn(x)))/dx by the backend's own autodiff, as a numpy array."""
+    if BACKEND == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: fn(v).sum())(x))
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        v = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            y = tf.reduce_sum(fn(v))
+        return tape.gradient(y, v).numpy()
+    if BACKEND == "torch":
+        import torch
+
+        v = torch.tensor(x, requires_grad=True)
+        fn(v).sum().backward()
+        return v.grad.numpy()
+    pytest.skip(f"no autodiff helper for backend {BACKEND}")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
