@@ -1,0 +1,5 @@
+import sys
+
+from linked_neurons.cli import main
+
+sys.exit(main())

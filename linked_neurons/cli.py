@@ -1,0 +1,96 @@
+"""`linked-neurons`: list the experiments of the article, train one run.
+
+    linked-neurons list [EXPERIMENT] [--scale quick|paper]
+    linked-neurons train EXPERIMENT VARIANT [--seed N] [--scale quick|paper]
+                         [--out DIR] [--set KEY=VALUE ...]
+
+The Keras backend is KERAS_BACKEND's (the pipeline sets jax).
+"""
+
+import argparse
+import logging
+import sys
+
+from linked_neurons.experiments.table import ConfigError
+from linked_neurons.experiments.table import Table
+from linked_neurons.experiments.table import parse_overrides
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="linked-neurons", description=__doc__.split("\n")[0])
+    parser.add_argument("--table", help="experiment table (default: config/experiments.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lister = sub.add_parser("list", help="print the experiments and their variants")
+    lister.add_argument("experiment", nargs="?")
+    lister.add_argument("--scale", default="quick", choices=("quick", "paper"))
+    trainer = sub.add_parser("train", help="train one run")
+    trainer.add_argument("experiment")
+    trainer.add_argument("variant")
+    trainer.add_argument("--seed", type=int, help="default: the experiment's first seed")
+    trainer.add_argument("--scale", default="quick", choices=("quick", "paper"))
+    trainer.add_argument("--out", help="default: results/runs/SCALE/EXPERIMENT/VARIANT/SEED")
+    trainer.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration key, e.g. --set epochs=3 --set optimizer.learning_rate=0.1",
+    )
+    return parser
+
+
+def _list(table, experiment, scale):
+    names = [experiment] if experiment else list(table.experiments)
+    for name in names:
+        variants = table.variants(name)
+        config = table.resolve(name, variants[0], scale)
+        print(
+            f"{name}: {config['architecture']} on {config['dataset']}, "
+            f"{config['epochs']} epochs, seeds {config['seeds']} "
+            f"({len(variants)} variants)"
+        )
+        if experiment:
+            for variant in variants:
+                print(f"  {variant}")
+        else:
+            print("  " + " ".join(variants))
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        table = Table(args.table)
+        if args.command == "list":
+            _list(table, args.experiment, args.scale)
+            return 0
+        overrides = parse_overrides(args.set)
+        from linked_neurons.datasets import DatasetUnavailableError
+        from linked_neurons.experiments.train import train
+
+        try:
+            metrics = train(
+                args.experiment,
+                args.variant,
+                seed=args.seed,
+                scale=args.scale,
+                out=args.out,
+                overrides=overrides,
+                table=table,
+            )
+        except DatasetUnavailableError as error:
+            print(f"linked-neurons: error: {error}", file=sys.stderr)
+            return 1
+    except ConfigError as error:
+        print(f"linked-neurons: error: {error}", file=sys.stderr)
+        return 2
+    status = "diverged" if metrics["diverged"] else "done"
+    print(
+        f"{status}: {metrics['experiment']}/{metrics['variant']} seed {metrics['seed']}: "
+        f"best val_accuracy {metrics['best_val_accuracy']} after {metrics['epochs_run']} epochs"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The experiments of the article: the table, the model builder, the runner."""

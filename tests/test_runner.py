@@ -1,0 +1,196 @@
+"""The experiment runner end to end: runs, event files, faults, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from linked_neurons.experiments.table import ConfigError
+from linked_neurons.experiments.table import Table
+from linked_neurons.experiments.table import parse_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "epochs=2", "--set", "max_train_samples=256"]
+
+
+def cli(*args, env=None, check=True, **kwargs):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "linked_neurons", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, **kwargs,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def scalars(run_dir):
+    from tbparse import SummaryReader
+
+    df = SummaryReader(str(run_dir)).scalars
+    return {tag: group.sort_values("step") for tag, group in df.groupby("tag")}
+
+
+def test_the_table_covers_the_paper_at_both_scales():
+    table = Table()
+    runs = list(table.runs("paper"))
+    assert len(table.variants("depth")) == 14  # 13 of the paper + batch renorm
+    assert {"relu", "lkrelu", "relu_sqrt2", "bn", "brn"} <= set(table.variants("depth"))
+    assert len(table.variants("width")) == 16 and len(table.variants("allcnn")) == 24
+    assert len(table.variants("input_shift")) == 24
+    paper = table.resolve("allcnn", "lkrelu_step001", "paper")
+    assert paper["dataset"] == "cifar10" and paper["epochs"] == 3000
+    assert paper["optimizer"] == {
+        "name": "sgd", "learning_rate": 0.001, "momentum": 0.9, "nesterov": True, "decay": 1e-6,
+    }
+    assert table.resolve("depth", "relu_sqrt2", "paper")["width_multiplier"] == 2**0.5
+    assert table.resolve("input_shift", "relu_shift40", "paper")["dataset"] == "mnist"
+    assert all(seed == 100 for _, _, seed in runs)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"epochs": -1}, "epochs: -1 is less than the minimum"),
+        ({"epoch": 3}, "unknown key 'epoch'"),
+        ({"optimizer": {"lr": 0.1}}, "unknown key 'optimizer.lr'"),
+        ({"activation": "relux"}, "'relux' is not one of"),
+        ({"dataset": "imagenet"}, "'imagenet' is not one of"),
+    ],
+)
+def test_bad_overrides_are_rejected(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        Table().resolve("depth", "relu", "quick", overrides)
+
+
+def test_unknown_names_are_rejected():
+    with pytest.raises(ConfigError, match="unknown experiment 'deep'.*depth"):
+        Table().resolve("deep", "relu")
+    with pytest.raises(ConfigError, match="unknown variant 'lk_relu' of depth.*lkrelu"):
+        Table().resolve("depth", "lk_relu")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["epochs"])
+    assert parse_overrides(["epochs=3", "optimizer.learning_rate=0.1"]) == {
+        "epochs": 3, "optimizer": {"learning_rate": 0.1},
+    }
+
+
+def test_cli_rejects_configuration_errors_before_training(tmp_path):
+    for args in (
+        ["train", "nope", "relu"],
+        ["train", "depth", "relux"],
+        ["train", "depth", "relu", "--set", "epochs=-2"],
+        ["train", "depth", "relu", "--set", "epoch=2"],
+    ):
+        result = cli(*args, "--out", str(tmp_path / "run"), check=False)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "error:" in result.stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_cli_lists_experiments_and_variants():
+    out = cli("list", "depth").stdout
+    assert out.startswith("depth: depth on digits")
+    assert "  relu_sqrt2\n" in out and "  bn\n" in out
+    assert "input_shift" in cli("list").stdout
+
+
+@pytest.mark.slow
+def test_training_writes_metrics_events_and_config(tmp_path):
+    runs = {
+        "width": ("width", "w50_lkrelu", []),
+        "depth": ("depth", "bn", ["--set", "depth=3"]),
+    }
+    for name, (experiment, variant, extra) in runs.items():
+        out = tmp_path / name
+        result = cli("train", experiment, variant, "--seed", "7", "--out", str(out), *TINY, *extra)
+        assert "best val_accuracy" in result.stdout
+        metrics = json.loads((out / "metrics.json").read_text())
+        config = json.loads((out / "config.json").read_text())
+        assert config["seed"] == 7 and config["epochs"] == 2 and config["variant"] == variant
+        assert metrics["epochs_run"] == 2 and not metrics["diverged"]
+        assert 0 <= metrics["best_val_accuracy"] <= 1
+        assert metrics["params"] > 0 and metrics["median_epoch_seconds"] > 0
+        assert all(d["units"] > 0 and 0 <= d["dead"] <= d["units"] for d in metrics["dead_units"].values())
+        tags = scalars(out)
+        assert set(tags) == {f"epoch/{t}" for t in
+                             ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")}
+        val = tags["epoch/val_accuracy"]
+        assert list(val["step"]) == [1, 2]
+        assert max(val["value"]) == pytest.approx(metrics["best_val_accuracy"])
+        assert list(val["value"])[-1] == pytest.approx(metrics["final_val_accuracy"])
+    # The width run's linked layer doubles its 50 filters.
+    width = json.loads((tmp_path / "width" / "metrics.json").read_text())
+    assert width["dead_units"] == {"act_01": {"dead": 0, "units": 50}} or \
+        width["dead_units"]["act_01"]["units"] == 50
+    depth = json.loads((tmp_path / "depth" / "metrics.json").read_text())
+    assert len(depth["dead_units"]) == 4  # the stem and three 3x3 layers
+    # Hyperparameters reach TensorBoard's HParams dashboard.
+    from tbparse import SummaryReader
+
+    hparams = SummaryReader(str(tmp_path / "depth")).hparams
+    values = dict(zip(hparams["tag"], hparams["value"]))
+    assert values["normalization"] == "batchnorm" and values["optimizer.name"] == "adam"
+    # A finished run is not trained again.
+    again = cli("train", "depth", "bn", "--seed", "7", "--out", str(tmp_path / "depth"), *TINY,
+                "--set", "depth=3")
+    assert "best val_accuracy" in again.stdout
+    # The same directory with another configuration is refused.
+    clash = cli("train", "depth", "bn", "--seed", "7", "--out", str(tmp_path / "depth"), *TINY,
+                "--set", "depth=4", check=False)
+    assert clash.returncode == 2 and "depth: 3 there, 4 now" in clash.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_metrics(tmp_path):
+    # allcnn has dropout and augmentation: their random state must resume too.
+    args = ["train", "allcnn", "lkrelu_step01", *TINY, "--set", "epochs=4",
+            "--set", "width_scale=0.05"]
+    cli(*args, "--out", str(tmp_path / "whole"))
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linked_neurons", *args, "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "jax"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not list((out / "checkpoint").glob("epoch-0002.json")) and time.time() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists()
+    cli(*args, "--out", str(out))
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    resumed = json.loads((out / "metrics.json").read_text())
+    for key in ("best_val_accuracy", "final_val_accuracy", "epochs_run", "dead_units", "params"):
+        assert resumed[key] == whole[key], key
+    losses = [scalars(d)["epoch/loss"]["value"].tolist() for d in (tmp_path / "whole", out)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_a_diverging_run_is_recorded_and_exits_zero(tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", "width", "w50_swish", "--out", str(out), *TINY,
+                 "--set", "epochs=5", "--set", "optimizer.learning_rate=1e30")
+    assert result.stdout.startswith("diverged")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["diverged"] and metrics["epochs_run"] < 5
+
+
+def test_a_missing_dataset_offline_names_dataset_and_file(tmp_path):
+    env = {"LINKED_NEURONS_DATA": str(tmp_path / "data"), "HOME": str(tmp_path),
+           "KERAS_HOME": str(tmp_path / "keras")}
+    result = cli("train", "width", "w50_relu", "--out", str(tmp_path / "run"),
+                 "--set", "dataset=cifar10", "--set", "image_size=null", env=env, check=False)
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert "'cifar10'" in message and "cifar-10-batches-py" in message
+    assert "LINKED_NEURONS_DATA" in message
+    assert not (tmp_path / "run" / "metrics.json").exists()
