@@ -28,7 +28,7 @@ def _parser():
     trainer.add_argument("variant")
     trainer.add_argument("--seed", type=int, help="default: the experiment's first seed")
     trainer.add_argument("--scale", default="quick", choices=("quick", "paper"))
-    trainer.add_argument("--out", help="default: results/runs/SCALE/EXPERIMENT/VARIANT/SEED")
+    trainer.add_argument("--out", help="default: results/SCALE/runs/EXPERIMENT/VARIANT/SEED")
     trainer.add_argument(
         "--set",
         action="append",

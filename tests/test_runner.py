@@ -150,7 +150,7 @@ def test_training_writes_metrics_events_and_config(tmp_path):
 def test_a_killed_run_resumes_to_the_same_metrics(tmp_path):
     # allcnn has dropout and augmentation: their random state must resume too.
     args = ["train", "allcnn", "lkrelu_step01", *TINY, "--set", "epochs=4",
-            "--set", "width_scale=0.05"]
+            "--set", "width_scale=0.05", "--set", "checkpoint_seconds=0"]
     cli(*args, "--out", str(tmp_path / "whole"))
     out = tmp_path / "killed"
     proc = subprocess.Popen(
@@ -194,3 +194,63 @@ def test_a_missing_dataset_offline_names_dataset_and_file(tmp_path):
     assert "'cifar10'" in message and "cifar-10-batches-py" in message
     assert "LINKED_NEURONS_DATA" in message
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def _compiled_model(config, x):
+    import keras
+
+    from linked_neurons.experiments.models import build_model
+    from linked_neurons.experiments.train import make_optimizer
+
+    keras.utils.set_random_seed(3)
+    model = build_model(config, x.shape[1:], 10)
+    model.compile(optimizer=make_optimizer(config, len(x) // 32), jit_compile=True,
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_the_scan_loop_trains_like_fit():
+    import keras
+    import numpy as np
+
+    from linked_neurons.experiments.loop import EpochRunner
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("the scan loop is jax's")
+    config = Table().resolve("depth", "bn", overrides={"depth": 2})
+    config["seed"] = 3
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(128, 16, 16, 1)).astype("float32")
+    y = rng.integers(0, 10, size=128)
+    order = rng.permutation(128)
+    logs = {}
+    for scan in (False, True):
+        model = _compiled_model(config, x)
+        runner = EpochRunner(model, x, y, 32, scan=scan)
+        logs[scan] = [runner.run(order), runner.run(order[::-1])]
+        logs[scan].append([np.asarray(w) for w in model.get_weights()])
+    for a, b in zip(logs[False][:2], logs[True][:2]):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a["accuracy"] == pytest.approx(b["accuracy"])
+    for a, b in zip(logs[False][2], logs[True][2]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_mixed_precision_trains_every_layer_kind():
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(64, 16, 16, 1)).astype("float32")
+    y = rng.integers(0, 10, size=64)
+    try:
+        for variant in ("lkprelu", "brn", "lkswish"):
+            config = Table().resolve("depth", variant, overrides={"depth": 2, "precision": "mixed_bfloat16"})
+            keras.config.set_dtype_policy(config["precision"])
+            model = _compiled_model(config, x)
+            assert model.layers[3].compute_dtype == "bfloat16"
+            assert model.output.dtype == "float32"
+            loss = model.fit(x, y, batch_size=32, epochs=2, verbose=0).history["loss"]
+            assert all(np.isfinite(loss))
+    finally:
+        keras.config.set_dtype_policy("float32")

@@ -45,12 +45,17 @@ class _Builder:
             kernel_initializer=self.config["kernel_initializer"],
         )(x)
 
-    def dense(self, x, units, activation=None):
+    def dense(self, x, units, activation=None, dtype=None):
         return layers.Dense(
             units,
             activation=activation,
             kernel_initializer=self.config["kernel_initializer"],
+            dtype=dtype,
         )(x)
+
+    def classifier(self, x):
+        """The softmax output, in float32 whatever the precision policy."""
+        return self.dense(x, self.num_classes, activation="softmax", dtype="float32")
 
     def act(self, x, kind=None):
         """The variant's activation (or `kind`), named so it can be probed."""
@@ -63,10 +68,14 @@ class _Builder:
         if kind == "none":
             return x
         self.n_norm += 1
+        momentum = self.config["bn_momentum"]
         if kind == "batchnorm":
-            return layers.BatchNormalization(name=f"bn_{self.n_norm:02d}")(x)
+            return layers.BatchNormalization(momentum=momentum, name=f"bn_{self.n_norm:02d}")(x)
         return ln.BatchRenormalization(
-            **self.config["renorm"], name=f"brn_{self.n_norm:02d}"
+            **self.config["renorm"],
+            momentum=momentum,
+            renorm_momentum=momentum,
+            name=f"brn_{self.n_norm:02d}",
         )(x)
 
     def conv_block(self, x, filters, kernel, strides=1, padding="same"):
@@ -74,8 +83,7 @@ class _Builder:
         return self.act(self.norm(self.conv(x, filters, kernel, strides, padding)))
 
     def head(self, x):
-        x = layers.Flatten()(x)
-        return self.dense(x, self.num_classes, activation="softmax")
+        return self.classifier(layers.Flatten()(x))
 
     # The architectures of ../shared/PROTOCOL.md.
 
@@ -95,7 +103,7 @@ class _Builder:
         x = layers.MaxPooling2D(2)(x)
         x = layers.Flatten()(x)
         x = self.act(self.dense(x, self.units(128)))
-        return self.dense(x, self.num_classes, activation="softmax")
+        return self.classifier(x)
 
     def extended(self, x):
         for filters in (32, 64):
@@ -104,7 +112,7 @@ class _Builder:
             x = layers.MaxPooling2D(2)(x)
         x = layers.Flatten()(x)
         x = self.act(self.dense(x, self.units(512)))
-        return self.dense(x, self.num_classes, activation="softmax")
+        return self.classifier(x)
 
     def allcnn(self, x):
         rate = self.config["dropout"]
@@ -117,7 +125,7 @@ class _Builder:
         x = self.conv_block(x, 192, 1, padding="valid")
         x = self.conv(x, self.num_classes, 1, padding="valid", scaled=False)
         x = layers.GlobalAveragePooling2D()(x)
-        return layers.Activation("softmax")(x)
+        return layers.Activation("softmax", dtype="float32")(x)
 
     def _bottleneck(self, x, filters, strides, project):
         f1, f2, f3 = filters

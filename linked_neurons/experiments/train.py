@@ -5,8 +5,8 @@ writes into `out`:
 
 - TensorBoard event files: per epoch loss, accuracy, val_loss, val_accuracy,
   learning rate and epoch seconds (tags `epoch/...`), and the run's
-  hyperparameters for the HParams dashboard; written with tensorboardX, so no
-  TensorFlow is needed and every Keras backend works;
+  hyperparameters for the HParams dashboard; written with TensorBoard's own
+  writer, so no TensorFlow is needed and every Keras backend works;
 - `config.json`, the resolved configuration;
 - `metrics.json`, the run's summary (atomically, last);
 - `checkpoint/`, the last finished epoch, from which a killed run resumes.
@@ -15,6 +15,7 @@ writes into `out`:
 import logging
 import math
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -146,29 +147,36 @@ class _Checkpoints:
 
 
 class _Events:
-    """The run's TensorBoard event file, written without TensorFlow."""
+    """The run's TensorBoard event file, written with TensorBoard's own writer
+    and protos: no TensorFlow (nor torch) needed, every Keras backend works."""
 
     def __init__(self, logdir):
-        from tensorboardX import SummaryWriter
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        self.writer = SummaryWriter(str(logdir), flush_secs=3600)
+        self.writer = EventFileWriter(str(logdir), flush_secs=3600)
+
+    def _write(self, summary, step):
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        self.writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
 
     def hparams(self, config):
-        from tensorboardX.summary import hparams
+        from tensorboard.plugins.hparams import summary_v2 as hp
 
         flat = {
             key: value
             for key, value in _flatten(config).items()
             if isinstance(value, (str, bool, int, float)) and key != "title"
         }
-        metrics = {f"epoch/{tag}": 0.0 for tag in ("val_accuracy", "val_loss")}
-        file_writer = self.writer._get_file_writer()
-        for summary in hparams(flat, metrics):
-            file_writer.add_summary(summary)
+        metrics = [hp.Metric(f"epoch/{tag}") for tag in ("val_accuracy", "val_loss")]
+        self._write(hp.hparams_config_pb([hp.HParam(k) for k in flat], metrics), 0)
+        self._write(hp.hparams_pb(flat), 0)
 
     def epoch(self, record):
-        for tag in TAGS:
-            self.writer.add_scalar(f"epoch/{tag}", record[tag], record["epoch"])
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        values = [Summary.Value(tag=f"epoch/{t}", simple_value=record[t]) for t in TAGS]
+        self._write(Summary(value=values), record["epoch"])
         self.writer.flush()
 
     def close(self):
@@ -249,7 +257,7 @@ def train(
     config = table.resolve(experiment, variant, scale, overrides, seed)
     if seed is None:
         config["seed"] = seed = config["seeds"][0]
-    out = Path(out or Path("results/runs") / scale / experiment / variant / str(seed))
+    out = Path(out or Path("results") / scale / "runs" / experiment / variant / str(seed))
     config_file, metrics_file = out / "config.json", out / "metrics.json"
     if config_file.exists() and read_json(config_file) != config:
         old = _flatten(read_json(config_file))
@@ -271,8 +279,17 @@ def _fit(config, out):
     import keras
 
     from linked_neurons.experiments import schedules  # noqa: F401 (registers it)
+    from linked_neurons.experiments.loop import EpochRunner
     from linked_neurons.experiments.models import build_model
 
+    if keras.backend.backend() == "jax":
+        import jax
+
+        # The partitionable threefry (jax's default) takes seconds to compile
+        # on the CPU for every random op (dropout, augmentation): about 6 of
+        # the 8 s that All-CNN's training step took. One device needs no
+        # partitioning; the random bits differ but stay seeded.
+        jax.config.update("jax_threefry_partitionable", False)
     keras.utils.set_random_seed(config["seed"])
     if config["precision"] != "float32":
         keras.config.set_dtype_policy(config["precision"])
@@ -308,41 +325,37 @@ def _fit(config, out):
     events.hparams(config)
     for record in history:
         events.epoch(record)
+    runner = EpochRunner(model, x, y, batch, scan=config["train_loop"] == "scan")
     diverged = any(not _finite(r["loss"]) for r in history)
     val_batch = min(len(xv), 1024)
     epoch = len(history)
+    saved = time.perf_counter()
     while epoch < config["epochs"] and not diverged:
         # The epoch's order depends on (seed, epoch) alone, so a resumed run
         # sees the same batches as an uninterrupted one.
         order = np.random.default_rng([config["seed"], epoch]).permutation(len(x))
-        order = order[: steps * batch]
         _reseed(model, config["seed"], epoch)
         start = time.perf_counter()
-        fit = model.fit(
-            x[order],
-            y[order],
-            batch_size=batch,
-            epochs=1,
-            shuffle=False,
-            validation_data=(xv, yv),
-            validation_batch_size=val_batch,
-            verbose=0,
-        ).history
+        record = runner.run(order)
+        val = model.evaluate(xv, yv, batch_size=val_batch, return_dict=True, verbose=0)
         seconds = time.perf_counter() - start
         epoch += 1
-        record = {key: float(fit[key][-1]) for key in TAGS[:4]}
+        record = {key: float(value) for key, value in record.items() if key in TAGS}
+        record.update({f"val_{key}": float(val[key]) for key in ("loss", "accuracy")})
         record.update(epoch=epoch, seconds=seconds, learning_rate=_learning_rate(model))
         history.append(record)
         events.epoch(record)
         diverged = not (_finite(record["loss"]) and _finite(record["val_loss"]))
         if diverged:
             log.warning("%s diverged at epoch %d (loss %s)", out, epoch, record["loss"])
-        else:
+        elif time.perf_counter() - saved >= config["checkpoint_seconds"] and epoch < config["epochs"]:
             checkpoints.save(model, {"history": history})
+            saved = time.perf_counter()
     events.close()
     dead = {} if diverged else dead_units(model, xv)
     metrics = summarize(
         config, history, diverged, model.count_params(), dead, keras.backend.backend()
     )
     atomic_write_json(out / "metrics.json", metrics)
+    shutil.rmtree(checkpoints.dir, ignore_errors=True)  # the run is complete
     return metrics
