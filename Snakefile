@@ -1,0 +1,36 @@
+# Reproduces "Solving internal covariate shift in deep learning with linked
+# neurons" (Riera et al. 2017): training runs -> tables -> paper.tex -> PDF.
+#
+#   snakemake --cores all                       # the whole article, quick scale
+#   snakemake --cores all --config scale=paper  # the published protocol
+#   snakemake --cores all depth                 # one experiment and its table
+#   snakemake --cores all paper/tables/depth.tex
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/paper.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        ALL_OUTPUTS,
+
+
+for _experiment in EXPERIMENTS:
+
+    rule:
+        name:
+            _experiment
+        input:
+            f"paper/tables/{_experiment}.tex",

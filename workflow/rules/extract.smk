@@ -1,0 +1,14 @@
+rule extract:
+    """An experiment's event files into tidy tables: one row per run and epoch
+    (EXPERIMENT.csv) and one row per run (EXPERIMENT_runs.csv)."""
+    input:
+        metrics=lambda wildcards: run_metrics(wildcards.experiment),
+    output:
+        epochs="results/{scale}/tables/{experiment}.csv",
+        runs="results/{scale}/tables/{experiment}_runs.csv",
+    log:
+        "logs/{scale}/extract/{experiment}.log",
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../scripts/extract.py"

@@ -1,0 +1,36 @@
+rule paper:
+    """paper/paper.tex from its Jinja2 template: text, tables, figures and
+    every number of the prose, filled in from the results."""
+    input:
+        tables=expand("paper/tables/{experiment}.tex", experiment=EXPERIMENTS),
+        runs=expand(f"{RESULTS}/tables/{{experiment}}_runs.csv", experiment=EXPERIMENTS),
+        figures=FIGURES if "depth" in EXPERIMENTS else [],
+        template="workflow/templates/paper.tex.j2",
+    output:
+        report("paper/paper.tex", category="Paper"),
+    params:
+        experiments=EXPERIMENTS,
+        scale=SCALE,
+        tables_dir=lambda wildcards, input: os.path.dirname(input.runs[0]),
+    log:
+        f"logs/{SCALE}/paper.log",
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../scripts/render_paper.py"
+
+
+rule pdf:
+    """The PDF, compiled with latexmk."""
+    input:
+        "paper/paper.tex",
+        rules.paper.input.tables,
+        rules.paper.input.figures,
+    output:
+        report("paper/paper.pdf", category="Paper"),
+    log:
+        f"logs/{SCALE}/pdf.log",
+    conda:
+        "../envs/latex.yaml"
+    shell:
+        "latexmk -pdf -interaction=nonstopmode -halt-on-error -cd paper/paper.tex > {log} 2>&1"

@@ -1,0 +1,16 @@
+"""Render paper/paper.tex from workflow/templates/paper.tex.j2."""
+
+from pathlib import Path
+
+from aggregate import numbers
+from latex import environment, write_atomic
+
+sm = snakemake  # noqa: F821
+template = environment(Path(sm.input.template).parent).get_template(Path(sm.input.template).name)
+text = template.render(
+    experiments=sm.params.experiments,
+    scale=sm.params.scale,
+    n=numbers(sm.params.tables_dir),
+    figures=bool(sm.input.figures),
+)
+write_atomic(sm.output[0], text)
