@@ -217,7 +217,9 @@ def test_the_scan_loop_trains_like_fit():
 
     if keras.backend.backend() != "jax":
         pytest.skip("the scan loop is jax's")
-    config = Table().resolve("depth", "bn", overrides={"depth": 2})
+    # SGD: Adam's normalized steps would turn float noise in near-zero
+    # gradients into learning-rate-sized weight differences.
+    config = Table().resolve("depth", "bn", overrides={"depth": 2, "optimizer": {"name": "sgd"}})
     config["seed"] = 3
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(128, 16, 16, 1)).astype("float32")
@@ -233,7 +235,7 @@ def test_the_scan_loop_trains_like_fit():
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
         assert a["accuracy"] == pytest.approx(b["accuracy"])
     for a, b in zip(logs[False][2], logs[True][2]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_mixed_precision_trains_every_layer_kind():

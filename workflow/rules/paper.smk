@@ -6,6 +6,7 @@ rule paper:
         runs=expand(f"{RESULTS}/tables/{{experiment}}_runs.csv", experiment=EXPERIMENTS),
         figures=FIGURES if "depth" in EXPERIMENTS else [],
         template="workflow/templates/paper.tex.j2",
+        published="paper/published/SOURCE.md",
     output:
         report("paper/paper.tex", category="Paper"),
     params:

@@ -186,10 +186,12 @@ def aggregate(experiment, runs, published_dir):
     return table
 
 
-def numbers(tables_dir):
-    """Every number the article's prose states, computed from the results."""
+def numbers(tables_dir, published_dir):
+    """Every number the article's prose states, from the results and the
+    published tables (paper/published)."""
     tables_dir = Path(tables_dir)
     n = {}
+    published = _published(published_dir, "resnet50_nobatchnorm").set_index("row")
 
     def runs(name):
         path = tables_dir / f"{name}_runs.csv"
@@ -209,16 +211,21 @@ def numbers(tables_dir):
             "linked_learn": [LABELS[a] for a in ACTIVATIONS if a.startswith("lk") and med.get(a, 0) > 0.2],
             "failing": [_depth_label(v) for v, m in med.items() if m < 0.2],
             "relu_dead_layers": dead.get("relu"), "lkrelu_dead_layers": dead.get("lkrelu"),
-            "relu_first_dead": first_dead.get("relu"), "layers": len(json.loads(depth.iloc[0]["dead_per_layer"])),
+            "relu_first_dead": first_dead.get("relu"),
+            "layers": len(json.loads(depth.iloc[0]["dead_per_layer"])),
+            "filters": int(depth["filters"].iloc[0]),
         }
     nobn = runs("resnet50_nobn")
     if nobn is not None:
         times = nobn_times(nobn)
+        time = {v: times.get(v, float("nan")) for v in ("lkrelu_batchnorm", "lkrelu_none", "selu_none")}
         n["nobn"] = {
-            "speedup": times.get("lkrelu_batchnorm") / times.get("lkrelu_none"),
-            "selu_ratio": times.get("selu_none") / times.get("lkrelu_none"),
+            "speedup": time["lkrelu_batchnorm"] / time["lkrelu_none"],
+            "selu_ratio": time["selu_none"] / time["lkrelu_none"],
             "lkrelu_bn": _median(nobn, variant="lkrelu_batchnorm"),
             "lkrelu_none": _median(nobn, variant="lkrelu_none"),
+            "paper_speedup": published.loc["time_ratio", "LK-ReLU BN"],
+            "paper_selu_ratio": published.loc["time_ratio", "SELU No BN"],
         }
     shift = runs("input_shift")
     if shift is not None:

@@ -34,7 +34,7 @@ def _events(run_dir):
     df = df[df["tag"].str.startswith("epoch/")].copy()
     df["tag"] = df["tag"].str.removeprefix("epoch/")
     wide = df.pivot_table(index="step", columns="tag", values="value", aggfunc="last")
-    wide = wide.reset_index().rename(columns={"step": "epoch"})
+    wide = wide.reset_index().rename(columns={"step": "epoch"}).rename_axis(columns=None)
     missing = set(TAGS) - set(wide.columns)
     if missing:
         raise ExtractionError(f"missing tags {sorted(missing)}")

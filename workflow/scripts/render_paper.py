@@ -10,7 +10,7 @@ template = environment(Path(sm.input.template).parent).get_template(Path(sm.inpu
 text = template.render(
     experiments=sm.params.experiments,
     scale=sm.params.scale,
-    n=numbers(sm.params.tables_dir),
+    n=numbers(sm.params.tables_dir, Path(sm.input.published).parent),
     figures=bool(sm.input.figures),
 )
 write_atomic(sm.output[0], text)
