@@ -67,7 +67,8 @@ def table_info(wildcards):
     """What a table's caption says of its runs."""
     first = TABLE.variants(wildcards.experiment)[0]
     resolved = TABLE.resolve(wildcards.experiment, first, SCALE, OVERRIDES)
-    return {key: resolved[key] for key in ("title", "dataset", "epochs", "scale")}
+    keys = ("title", "dataset", "epochs", "scale", "width_scale", "augment")
+    return {key: resolved[key] for key in keys}
 
 
 def run_resources(wildcards):

@@ -10,6 +10,8 @@ rule train:
         backend=config["backend"],
         table=config["table"],
         cache=lambda wildcards: f"results/{wildcards.scale}/.jax_cache",
+        # Several runs share one GPU: each process takes its share of memory.
+        mem_fraction=round(0.9 / config["runs_per_gpu"], 3),
     log:
         "logs/{scale}/train/{experiment}/{variant}/{seed}.log",
     benchmark:
@@ -19,6 +21,7 @@ rule train:
         mem_mb=lambda wildcards: run_resources(wildcards)["mem_mb"],
         runtime=lambda wildcards: run_resources(wildcards)["runtime"],
         gpu=lambda wildcards: run_resources(wildcards)["gpus"],
+        gpu_slots=lambda wildcards: 1 if run_resources(wildcards)["gpus"] else 0,
     conda:
         "../envs/pipeline.yaml"
     shell:
@@ -27,6 +30,8 @@ rule train:
         "XLA_FLAGS='--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}' "
         "JAX_COMPILATION_CACHE_DIR={params.cache} "
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 "
+        "XLA_PYTHON_CLIENT_PREALLOCATE=false "
+        "XLA_PYTHON_CLIENT_MEM_FRACTION={params.mem_fraction} "
         "PYTHONPATH={params.code}${{PYTHONPATH:+:$PYTHONPATH}} "
         "{params.python} -m linked_neurons --table {params.table} train "
         "{wildcards.experiment} {wildcards.variant} --seed {wildcards.seed} "

@@ -183,6 +183,7 @@ def table_input_shift(runs, published_dir):
 def aggregate(experiment, runs, published_dir):
     table = globals()[f"table_{experiment}"](runs, published_dir)
     table["diverged"] = sorted(set(runs.loc[runs["diverged"].astype(bool), "variant"]))
+    table["published"] = any(c["published"] is not None for row in table["rows"] for c in row["cells"])
     return table
 
 
