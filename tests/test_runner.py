@@ -124,10 +124,12 @@ def test_training_writes_metrics_events_and_config(tmp_path):
         assert list(val["step"]) == [1, 2]
         assert max(val["value"]) == pytest.approx(metrics["best_val_accuracy"])
         assert list(val["value"])[-1] == pytest.approx(metrics["final_val_accuracy"])
-    # The width run's linked layer doubles its 50 filters.
+    # Units of a linked layer are its pre-activation units (50 filters at the
+    # quick scale's width), not its doubled output channels.
     width = json.loads((tmp_path / "width" / "metrics.json").read_text())
-    assert width["dead_units"] == {"act_01": {"dead": 0, "units": 50}} or \
-        width["dead_units"]["act_01"]["units"] == 50
+    scale = json.loads((tmp_path / "width" / "config.json").read_text())["width_scale"]
+    assert list(width["dead_units"]) == ["act_01"]
+    assert width["dead_units"]["act_01"]["units"] == int(50 * scale)
     depth = json.loads((tmp_path / "depth" / "metrics.json").read_text())
     assert len(depth["dead_units"]) == 4  # the stem and three 3x3 layers
     # Hyperparameters reach TensorBoard's HParams dashboard.
