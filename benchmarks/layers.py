@@ -171,6 +171,13 @@ def make_step_jax(layers, x):
     return step
 
 
+def forward(layers, y):
+    """The stack in training mode (layers that take `training` get True)."""
+    for layer in layers:
+        y = layer(y, training=True) if takes_training(layer) else layer(y)
+    return y
+
+
 def make_step_tensorflow(layers, x):
     import tensorflow as tf
 
@@ -181,13 +188,7 @@ def make_step_tensorflow(layers, x):
     def grad_fn(inputs):
         with tf.GradientTape() as tape:
             tape.watch(inputs)
-            y = inputs
-            for layer in layers:
-                if takes_training(layer):
-                    y = layer(y, training=True)
-                else:
-                    y = layer(y)
-            loss = tf.reduce_sum(y)
+            loss = tf.reduce_sum(forward(layers, inputs))
         return loss, tape.gradient(loss, [inputs] + weights)
 
     sync = getattr(tf.experimental, "sync_devices", None)
@@ -210,13 +211,7 @@ def make_step_torch(layers, x):
 
     def step():
         inputs = x.detach().requires_grad_(True)
-        y = inputs
-        for layer in layers:
-            if takes_training(layer):
-                y = layer(y, training=True)
-            else:
-                y = layer(y)
-        loss = y.sum()
+        loss = forward(layers, inputs).sum()
         torch.autograd.grad(loss, [inputs] + weights)
         if cuda:
             torch.cuda.synchronize()

@@ -133,8 +133,6 @@ class _Checkpoints:
         return None
 
     def save(self, model, state):
-        import keras  # noqa: F401
-
         self.dir.mkdir(parents=True, exist_ok=True)
         stem = self.dir / f"epoch-{len(state['history']):04d}"
         tmp = self.dir / f".{stem.name}.tmp.keras"
