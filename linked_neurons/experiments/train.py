@@ -200,14 +200,6 @@ def _reseed(model, seed, epoch):
         state.assign(np.array([value, 0], dtype=state.dtype))
 
 
-def _learning_rate(model):
-    """The learning rate of the step the optimizer takes next."""
-    schedule = model.optimizer._learning_rate
-    if callable(schedule):
-        return float(schedule(model.optimizer.iterations))
-    return float(model.optimizer.learning_rate)
-
-
 def _finite(value):
     return value is not None and math.isfinite(value)
 
@@ -340,7 +332,8 @@ def _fit(config, out):
         epoch += 1
         record = {key: float(value) for key, value in record.items() if key in TAGS}
         record.update({f"val_{key}": float(val[key]) for key in ("loss", "accuracy")})
-        record.update(epoch=epoch, seconds=seconds, learning_rate=_learning_rate(model))
+        # Keras evaluates the schedule at the optimizer's step: the next rate.
+        record.update(epoch=epoch, seconds=seconds, learning_rate=float(model.optimizer.learning_rate))
         history.append(record)
         events.epoch(record)
         diverged = not (_finite(record["loss"]) and _finite(record["val_loss"]))
