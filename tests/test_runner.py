@@ -53,6 +53,25 @@ def test_the_table_covers_the_paper_at_both_scales():
     assert all(seed == 100 for _, _, seed in runs)
 
 
+def test_runs_that_train_alike_are_shared_and_nothing_else_is():
+    table = Table()
+    for scale in ("quick", "paper"):
+        shared = {
+            (e, v): table.trained_as(e, v, scale)
+            for e in table.experiments for v in table.variants(e)
+            if table.trained_as(e, v, scale) != (e, v)
+        }
+        # Table 6's BN networks are Table 5's; every other run is its own.
+        assert shared == {
+            ("resnet50_nobn", f"{a}_batchnorm"): ("resnet50", a) for a in ("lkrelu", "selu", "lkselu")
+        }
+    # An override that makes the two experiments differ unshares them.
+    assert table.trained_as("resnet50_nobn", "selu_batchnorm", "quick", {"epochs": 2}) == ("resnet50", "selu")
+    table.experiments["resnet50_nobn"]["scales"]["quick"]["epochs"] = 4
+    table._shared.clear()
+    assert table.trained_as("resnet50_nobn", "selu_batchnorm") == ("resnet50_nobn", "selu_batchnorm")
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -146,6 +165,29 @@ def test_training_writes_metrics_events_and_config(tmp_path):
     clash = cli("train", "depth", "bn", "--seed", "7", "--out", str(tmp_path / "depth"), *TINY,
                 "--set", "depth=4", check=False)
     assert clash.returncode == 2 and "depth: 3 there, 4 now" in clash.stderr
+
+
+def test_the_pipeline_training_job_starts_lean(tmp_path):
+    """The Snakemake job's entry trains a run without importing what a run
+    never uses: each costs start-up time in every one of the ~100 jobs."""
+    out = tmp_path / "run"
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['train.py', 'train', 'width', 'w50_relu', '--out', {str(out)!r}, "
+        f"{', '.join(map(repr, TINY))}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(ROOT / 'workflow/scripts/train.py')!r}, run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "print(sorted(m for m in ('tensorflow', 'sklearn', 'matplotlib', 'pandas', 'torch')"
+        " if sys.modules.get(m)))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 2
 
 
 @pytest.mark.slow

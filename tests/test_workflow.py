@@ -83,8 +83,20 @@ def test_the_article_is_built_with_every_table_and_run(built):
             assert f"{value:.3f}" in text, (experiment, value)
     # The published values stand beside the reproduced ones.
     assert "0.567" in text and "0.9027" not in text  # depth LK-ReLU max, rounded
-    n_runs = sum(len(v) for v in TINY["variants"].values())
+    n_runs = len(pd.concat(runs.values())["run"].unique())
+    assert n_runs == sum(len(v) for v in TINY["variants"].values()) - 1  # one is shared
     assert f"trains {n_runs} runs" in " ".join(text.split())
+
+
+def test_a_run_shared_by_two_experiments_is_trained_once(built):
+    # resnet50_nobn's lkrelu_batchnorm trains exactly like resnet50's lkrelu.
+    runs = built / "results/quick/runs"
+    assert not (runs / "resnet50_nobn/lkrelu_batchnorm").exists()
+    assert (runs / "resnet50_nobn/lkrelu_none/100/metrics.json").exists()
+    table5 = pd.read_csv(built / "results/quick/tables/resnet50_runs.csv").set_index("variant")
+    table6 = pd.read_csv(built / "results/quick/tables/resnet50_nobn_runs.csv").set_index("variant")
+    assert table6.loc["lkrelu_batchnorm", "experiment"] == "resnet50_nobn"
+    assert table6.loc["lkrelu_batchnorm", "best_val_accuracy"] == table5.loc["lkrelu", "best_val_accuracy"]
 
 
 def test_a_second_run_does_nothing(built):

@@ -15,6 +15,8 @@ import yaml
 
 ACTIVATIONS = ["relu", "lkrelu", "prelu", "lkprelu", "selu", "lkselu", "swish", "lkswish"]
 SCALES = ("quick", "paper")
+# What names a run or schedules it without changing what it computes.
+NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources", "checkpoint_seconds")
 SCHEMA = yaml.safe_load((Path(__file__).with_name("run.schema.yaml")).read_text())
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)  # built once: the table has ~400 runs
 
@@ -73,6 +75,7 @@ class Table:
         self.defaults = raw.get("defaults", {})
         self.experiments = raw["experiments"]
         self._variants = {}
+        self._shared = {}
         for name, experiment in self.experiments.items():
             variants = {}
             for entry in experiment.get("variants", []):
@@ -119,6 +122,23 @@ class Table:
             config["seed"] = seed
         validate(config)
         return config
+
+    def trained_as(self, experiment, variant, scale="quick", overrides=None):
+        """(experiment, variant) of the table's first run that trains exactly
+        like this one (same configuration but for NAMING_KEYS): the pipeline
+        trains it once and both experiments use it. The paper's Table 6 BN
+        networks, for instance, are Table 5's."""
+        key = (scale, repr(overrides))
+        if key not in self._shared:
+            first, index = {}, {}
+            for name in self.experiments:
+                for other in self._variants[name]:
+                    config = self.resolve(name, other, scale, overrides)
+                    training = repr(sorted((k, v) for k, v in config.items() if k not in NAMING_KEYS))
+                    index[name, other] = first.setdefault(training, (name, other))
+            self._shared[key] = index
+        self.resolve(experiment, variant, scale, overrides)  # names checked
+        return self._shared[key][experiment, variant]
 
     def runs(self, scale="quick", experiments=None, overrides=None):
         """(experiment, variant, seed) of every run at `scale`."""

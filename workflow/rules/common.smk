@@ -53,14 +53,18 @@ PDF_HINT = (
 
 
 def run_metrics(experiment):
-    return expand(
-        "results/{scale}/runs/{experiment}/{variant}/{seed}/metrics.json",
-        zip,
-        scale=[SCALE] * len(RUNS[experiment]),
-        experiment=[experiment] * len(RUNS[experiment]),
-        variant=[variant for variant, _ in RUNS[experiment]],
-        seed=[seed for _, seed in RUNS[experiment]],
-    )
+    """The metrics.json of each of the experiment's runs (RUNS order). A run
+    that trains exactly like an earlier one of the table is that run's."""
+    paths = []
+    for variant, seed in RUNS[experiment]:
+        owner, trained = TABLE.trained_as(experiment, variant, SCALE, OVERRIDES)
+        paths.append(f"{RESULTS}/runs/{owner}/{trained}/{seed}/metrics.json")
+    return paths
+
+
+def run_ids(experiment):
+    """(experiment, variant, seed) of each of the experiment's runs (RUNS order)."""
+    return [(experiment, variant, int(seed)) for variant, seed in RUNS[experiment]]
 
 
 def table_info(wildcards):

@@ -33,6 +33,6 @@ rule train:
         "XLA_PYTHON_CLIENT_PREALLOCATE=false "
         "XLA_PYTHON_CLIENT_MEM_FRACTION={params.mem_fraction} "
         "PYTHONPATH={params.code}${{PYTHONPATH:+:$PYTHONPATH}} "
-        "{params.python} -m linked_neurons --table {params.table} train "
+        "{params.python} {params.code}/workflow/scripts/train.py --table {params.table} train "
         "{wildcards.experiment} {wildcards.variant} --seed {wildcards.seed} "
         "--scale {wildcards.scale} --out {params.out} {params.overrides} > {log} 2>&1"

@@ -238,7 +238,7 @@ def numbers(tables_dir, published_dir):
         }
     total = [runs(name) for name in ("width", "depth", "extended", "allcnn", "resnet50",
                                     "resnet50_nobn", "input_shift")]
-    total = pd.concat([t for t in total if t is not None])
+    total = pd.concat([t for t in total if t is not None]).drop_duplicates("run")
     n["runs"] = len(total)
     n["diverged"] = int(total["diverged"].astype(bool).sum())
     n["train_minutes"] = total["train_seconds"].sum() / 60

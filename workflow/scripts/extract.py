@@ -52,8 +52,9 @@ def _agrees(events, history):
     return True
 
 
-def extract_run(metrics_file):
-    """(epochs DataFrame, run summary dict) of one run directory."""
+def extract_run(metrics_file, ids=None):
+    """(epochs DataFrame, run summary dict) of one run directory, labelled
+    with `ids` (experiment, variant, seed), by default the run's own."""
     run_dir = Path(metrics_file).parent
     try:
         metrics = json.loads(Path(metrics_file).read_text())
@@ -79,9 +80,10 @@ def extract_run(metrics_file):
             f"snakemake --cores all --forcerun {metrics_file}"
         )
     config = json.loads((run_dir / "config.json").read_text())
-    ids = {"experiment": metrics["experiment"], "variant": metrics["variant"], "seed": metrics["seed"]}
+    ids = dict(zip(("experiment", "variant", "seed"),
+                   ids or (metrics["experiment"], metrics["variant"], metrics["seed"])))
     epochs = epochs.assign(**ids)[["experiment", "variant", "seed", "epoch", *TAGS]]
-    summary = {**ids}
+    summary = {**ids, "run": str(run_dir)}  # a run shared by two experiments: one directory
     for key in CONFIG_KEYS:
         node = config
         for part in key.split("."):
@@ -97,8 +99,9 @@ def extract_run(metrics_file):
     return epochs, summary
 
 
-def extract(metrics_files, epochs_csv, runs_csv):
-    epochs, runs = zip(*(extract_run(f) for f in metrics_files))
+def extract(metrics_files, epochs_csv, runs_csv, ids=None):
+    ids = ids or [None] * len(metrics_files)
+    epochs, runs = zip(*(extract_run(f, i) for f, i in zip(metrics_files, ids)))
     Path(epochs_csv).parent.mkdir(parents=True, exist_ok=True)
     for frame, path in ((pd.concat(epochs, ignore_index=True), epochs_csv),
                         (pd.DataFrame(runs), runs_csv)):
@@ -111,7 +114,8 @@ if __name__ == "__main__" and "snakemake" in globals():
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
     logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
     try:
-        extract(snakemake.input.metrics, snakemake.output.epochs, snakemake.output.runs)  # noqa: F821
+        extract(snakemake.input.metrics, snakemake.output.epochs, snakemake.output.runs,  # noqa: F821
+                snakemake.params.ids)  # noqa: F821
     except ExtractionError as error:
         log.error("%s", error)
         sys.exit(1)
