@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import sys
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -111,6 +112,11 @@ def extract(metrics_files, epochs_csv, runs_csv, ids=None):
 
 
 if __name__ == "__main__" and "snakemake" in globals():
+    # Reading scalars needs no TensorFlow; tbparse and TensorBoard import it
+    # whenever installed (1.6 s) unless it is marked absent, and TensorBoard
+    # has its own switch to its stub.
+    sys.modules.setdefault("tensorflow", None)
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
     logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
     logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
     try:
