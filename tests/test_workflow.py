@@ -77,6 +77,10 @@ def test_the_article_is_built_with_every_table_and_run(built):
     for caption in ("Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "Table 6",
                     "beyond the paper"):
         assert caption in text, caption
+    # The appendix prices the paper scale, or says how to measure it.
+    assert "The cost of the paper scale" in text
+    measured = (ROOT / "benchmarks/gpu.csv").exists()
+    assert ("GPU-hours of the paper scale" if measured else "has not been measured yet") in text
     # Every run's best accuracy appears in the PDF (one seed: median = value).
     for experiment, frame in runs.items():
         for value in frame["best_val_accuracy"]:

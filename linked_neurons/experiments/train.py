@@ -88,6 +88,17 @@ def make_optimizer(config, steps_per_epoch):
     return keras.optimizers.RMSprop(schedule)
 
 
+def compile_for_training(model, config, steps_per_epoch):
+    """Compile `model` as a run of `config` trains it (also used by benchmarks/gpu.py)."""
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=True,
+        steps_per_execution=config["steps_per_execution"] or steps_per_epoch,
+    )
+
+
 def dead_units(model, x, batch_size=512):
     """Per activation layer: units (channels) that are zero on every sample."""
     import keras
@@ -324,13 +335,7 @@ def _fit(config, out):
         log.info("resuming %s after epoch %d", out, len(history))
     else:
         model = build_model(config, x.shape[1:], datasets.num_classes(config["dataset"]))
-        model.compile(
-            optimizer=make_optimizer(config, steps),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=True,
-            steps_per_execution=config["steps_per_execution"] or steps,
-        )
+        compile_for_training(model, config, steps)
         history = []
     # A resumed run rewrites its event file from the checkpoint, whose history
     # holds every finished epoch, so the events always agree with it.

@@ -44,6 +44,7 @@ except _table_module.ConfigError as error:
     raise WorkflowError(f"configuration error: {error}") from None
 
 RESULTS = f"results/{SCALE}"
+GPU_BENCHMARK = "benchmarks/gpu.csv"  # benchmarks/gpu.py, run on a GPU
 HAVE_LATEXMK = shutil.which("latexmk") is not None
 PDF_HINT = (
     "paper/paper.pdf was not built: latexmk is missing. Install it "
@@ -65,6 +66,22 @@ def run_metrics(experiment):
 def run_ids(experiment):
     """(experiment, variant, seed) of each of the experiment's runs (RUNS order)."""
     return [(experiment, variant, int(seed)) for variant, seed in RUNS[experiment]]
+
+
+def paper_runs():
+    """Every run of the paper scale (the published protocol: no overrides),
+    with what its GPU cost depends on (the appendix, workflow/scripts/cost.py)."""
+    runs = []
+    for experiment in TABLE.experiments:
+        for variant in TABLE.variants(experiment):
+            config = TABLE.resolve(experiment, variant, "paper")
+            shared = TABLE.trained_as(experiment, variant, "paper") != (experiment, variant)
+            keys = ("architecture", "activation", "normalization", "width_multiplier", "filters")
+            for seed in config["seeds"]:
+                runs.append({"experiment": experiment, "variant": variant, "seed": seed,
+                             "epochs": config["epochs"], "shared": shared,
+                             **{key: config.get(key) for key in keys}})
+    return runs
 
 
 def table_info(wildcards):
@@ -107,6 +124,7 @@ wildcard_constraints:
 
 localrules:
     all,
+    cost,
     extract,
     table,
     figures,

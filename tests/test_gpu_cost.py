@@ -1,0 +1,121 @@
+"""The paper scale's GPU cost: the benchmark that measures it and the
+pipeline's arithmetic from its CSV to the appendix."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from test_workflow import load_script
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(experiment, variant, epochs, activation, architecture, normalization, shared=False,
+        filters=None, width_multiplier=1.0):
+    return {"experiment": experiment, "variant": variant, "seed": 100, "epochs": epochs,
+            "shared": shared, "activation": activation, "architecture": architecture,
+            "normalization": normalization, "width_multiplier": width_multiplier,
+            "filters": filters}
+
+
+RUNS = [
+    run("depth", "relu", 200, "relu", "depth", "none", filters=4),
+    run("depth", "lkrelu", 200, "lkrelu", "depth", "none", filters=4),
+    run("resnet50", "relu", 2000, "relu", "resnet50", "batchnorm"),
+    # Table 6's BN network is Table 5's: priced once, under resnet50.
+    run("resnet50_nobn", "selu_batchnorm", 2000, "selu", "resnet50", "batchnorm", shared=True),
+    run("resnet50_nobn", "lkrelu_none", 2000, "lkrelu", "resnet50", "none"),
+]
+
+
+def bench(*rows):
+    return pd.DataFrame(
+        [{"device": "H100", "experiment": e, "variant": v, "concurrency": k,
+          "seconds_per_epoch": s, "overrides": o} for e, v, k, s, o in rows])
+
+
+BENCH = bench(
+    ("depth", "relu", 1, 36.0, ""),
+    ("depth", "relu", 4, 72.0, ""),  # four at once: 18 GPU-seconds an epoch each
+    ("depth", "relu", 1, 1.0, '{"depth": 3}'),  # another network: ignored
+    ("depth", "lkrelu", 1, 72.0, '{"train_loop": "scan"}'),  # same network, other loop
+    ("resnet50", "relu", 1, 360.0, ""),
+    ("resnet50_nobn", "lkrelu_none", 1, 180.0, ""),
+    ("resnet50_nobn", "selu_batchnorm", 1, 360.0, ""),
+)
+
+
+@pytest.fixture(scope="module")
+def cost():
+    return load_script(ROOT / "workflow/scripts/cost.py")
+
+
+def test_gpu_hours_per_experiment_and_for_the_article(cost, caplog):
+    table, totals = cost.gpu_hours(cost.usable(BENCH), RUNS)
+    table = table.set_index("experiment")
+    assert "measured with --set" in caplog.text and '{"depth": 3}' in caplog.text
+    # depth: 200 epochs at 18 s (relu, cheapest four at once) + 200 at 72 s (lkrelu).
+    assert table.loc["depth", "hours"] == pytest.approx((200 * 18 + 200 * 72) / 3600)
+    assert table.loc["depth", "hours_alone"] == pytest.approx((200 * 36 + 200 * 72) / 3600)
+    assert table.loc["depth", "concurrency"] == "1/4"
+    assert table.loc["resnet50", "hours"] == pytest.approx(200)
+    assert table.loc["resnet50_nobn", "runs"] == 1  # the shared BN run counts under resnet50
+    assert table.loc["resnet50_nobn", "hours"] == pytest.approx(100)
+    assert totals["hours"] == pytest.approx(305) and totals["runs"] == 4
+    assert totals["authors_hours"] == 4 * 24
+    assert cost.time_ratios(BENCH) == {"lkrelu_none": 1.0, "selu_batchnorm": 2.0}
+
+
+def test_an_unmeasured_network_leaves_its_hours_unknown(cost):
+    runs = [*RUNS, run("width", "w50_relu", 50, "relu", "width", "none", filters=50)]
+    table, totals = cost.gpu_hours(cost.usable(BENCH), runs)
+    width = table.set_index("experiment").loc["width"]
+    assert pd.isna(width["hours"]) and width["unmeasured"] == "width/single/none/x1.00/50 filters"
+    assert pd.isna(totals["hours"])  # never a total that silently leaves runs out
+
+
+def test_the_appendix_renders_the_measurements_or_says_how_to_get_them(cost, tmp_path):
+    template = ROOT / "workflow/templates/cost.tex.j2"
+    sys.path.insert(0, str(ROOT / "workflow/scripts"))
+    try:
+        cost.render(None, RUNS, template, tmp_path / "none.tex")
+        bench_csv = tmp_path / "gpu.csv"
+        BENCH.to_csv(bench_csv, index=False)
+        cost.render(bench_csv, RUNS, template, tmp_path / "cost.tex")
+    finally:
+        sys.path.remove(str(ROOT / "workflow/scripts"))
+    assert "not been measured yet" in (tmp_path / "none.tex").read_text()
+    text = (tmp_path / "cost.tex").read_text()
+    assert "Article & 4 & 4400 & 306.0 & 305.0 & & 96" in text
+    assert "depth & 2 & 400 & 6.0 & 5.0 & 1/4 & 48" in text
+    assert r"selu\_batchnorm 2.00" in text
+
+
+@pytest.mark.slow
+def test_the_benchmark_times_runs_alone_and_sharing_a_device(tmp_path):
+    out = tmp_path / "gpu.csv"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu.py", "--only", "depth/lkrelu", "--concurrency", "1", "2",
+         "--samples", "64", "--epochs", "1", "--set", "depth=2", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["experiment"], r["variant"], r["concurrency"]) for r in rows] == [
+        ("depth", "lkrelu", "1"), ("depth", "lkrelu", "2")]
+    for row in rows:
+        assert row["architecture"] == "depth" and row["batch_size"] == "32"
+        assert float(row["images_per_second"]) > 0
+        # Scaled to CIFAR-10's 50,000 training images.
+        measured = float(row["epoch_seconds_measured"])
+        assert float(row["seconds_per_epoch"]) == pytest.approx(measured * 50000 / 64)
+        assert json.loads(row["overrides"]) == {"depth": 2}
+    bad = subprocess.run([sys.executable, "benchmarks/gpu.py", "--only", "deep"], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--only deep matches none" in bad.stderr

@@ -1,0 +1,117 @@
+"""The GPU cost of the paper scale, from the measurements of benchmarks/gpu.py.
+
+Every paper-scale run belongs to a cost class (architecture, single or
+linked, normalization, width): runs of a class have the same network size.
+benchmarks/gpu.csv times one run of each class at one or more concurrencies
+(K runs at once on one device); a run's GPU time per epoch at concurrency K
+is its measured epoch time divided by K, since K runs share the device. Each
+class takes the concurrency that makes it cheapest. GPU-hours of a run: its
+epochs times that. A run shared by two experiments (Table 6's BN networks
+are Table 5's) is counted once, under the experiment that trains it.
+"""
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger("cost")
+AUTHORS_HOURS_PER_RUN = 24  # the paper's authors: "about a day per run" on one GPU
+
+
+#: Overrides of benchmarks/gpu.py's --set under which a measurement still
+#: prices the paper's runs: how the loop runs, not what it computes.
+NEUTRAL_OVERRIDES = {"train_loop", "steps_per_execution"}
+
+
+def cost_class(config):
+    """The cost class of a run configuration: what its network's size depends on."""
+    parts = [config["architecture"], "linked" if config["activation"].startswith("lk") else "single",
+             config["normalization"], f"x{config['width_multiplier']:.2f}"]
+    if config.get("filters") is not None:
+        parts.append(f"{config['filters']} filters")
+    return "/".join(parts)
+
+
+def usable(bench):
+    """The rows measured on the paper's configuration (see NEUTRAL_OVERRIDES)."""
+    keep = [set(json.loads(o or "{}")) <= NEUTRAL_OVERRIDES for o in bench["overrides"].fillna("")]
+    for _, row in bench[[not k for k in keep]].iterrows():
+        log.warning("ignored %s/%s x%d: measured with --set %s", row["experiment"], row["variant"],
+                    row["concurrency"], row["overrides"])
+    return bench[keep]
+
+
+def class_costs(bench, runs):
+    """Per cost class: GPU-seconds per epoch at its cheapest concurrency."""
+    classes = {(r["experiment"], r["variant"]): cost_class(r) for r in runs}
+    bench = bench.assign(cost_class=[classes.get(key) for key in
+                                     zip(bench["experiment"], bench["variant"])])
+    bench = bench.dropna(subset=["cost_class"])
+    bench = bench.assign(gpu_seconds=bench["seconds_per_epoch"] / bench["concurrency"])
+    by = bench.groupby(["cost_class", "concurrency"])["gpu_seconds"].median().reset_index()
+    best = by.loc[by.groupby("cost_class")["gpu_seconds"].idxmin()]
+    alone = by[by["concurrency"] == 1].set_index("cost_class")["gpu_seconds"]
+    return best.set_index("cost_class").assign(alone=alone)
+
+
+def gpu_hours(bench, runs):
+    """(rows per experiment, totals) of the paper scale's GPU-hours. `runs`:
+    every run of the paper scale, as workflow/rules/common.smk lists them."""
+    runs = [{**r, "cost_class": cost_class(r)} for r in runs]
+    costs = class_costs(bench, runs)
+    rows = []
+    for experiment in dict.fromkeys(r["experiment"] for r in runs):
+        own = [r for r in runs if r["experiment"] == experiment and not r["shared"]]
+        best = sum(r["epochs"] * costs["gpu_seconds"].get(r["cost_class"], math.nan) for r in own)
+        alone = sum(r["epochs"] * costs["alone"].get(r["cost_class"], math.nan) for r in own)
+        unmeasured = sorted({r["cost_class"] for r in own} - set(costs.index))
+        rows.append({
+            "experiment": experiment,
+            "runs": len(own),
+            "epochs": sum(r["epochs"] for r in own),
+            "hours_alone": alone / 3600,
+            "hours": best / 3600,
+            "concurrency": "/".join(str(int(k)) for k in sorted(
+                {costs["concurrency"].get(r["cost_class"]) for r in own} - {None})),
+            "authors_hours": AUTHORS_HOURS_PER_RUN * len(own),
+            "unmeasured": ", ".join(unmeasured),
+        })
+    table = pd.DataFrame(rows)
+    # An unmeasured experiment leaves the total unknown, not smaller.
+    totals = table[["runs", "epochs", "hours_alone", "hours", "authors_hours"]].sum(skipna=False)
+    return table, totals.to_dict()
+
+
+def time_ratios(bench):
+    """Table 6's time ratios on the benchmark's device (concurrency 1)."""
+    alone = bench[(bench["experiment"] == "resnet50_nobn") & (bench["concurrency"] == 1)]
+    seconds = alone.groupby("variant")["seconds_per_epoch"].median()
+    if "lkrelu_none" not in seconds:
+        return {}
+    return (seconds / seconds["lkrelu_none"]).to_dict()
+
+
+def render(bench_csv, runs, template, output):
+    from latex import environment, write_atomic
+
+    env = environment(Path(template).parent).get_template(Path(template).name)
+    context = {"measured": False}
+    if bench_csv:
+        bench = usable(pd.read_csv(bench_csv, dtype={"overrides": str}))
+        table, totals = gpu_hours(bench, runs)
+        devices = sorted(bench["device"].unique())
+        context = {"measured": True, "rows": table.to_dict("records"), "totals": totals,
+                   "devices": ", ".join(devices), "ratios": time_ratios(bench),
+                   "authors_hours_per_run": AUTHORS_HOURS_PER_RUN}
+        logging.info("GPU-hours of the paper scale: %.1f (%s)", totals["hours"], context["devices"])
+    write_atomic(output, env.render(**context))
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    sm = snakemake  # noqa: F821
+    logging.basicConfig(filename=sm.log[0], level=logging.INFO)
+    render(sm.input.bench[0] if sm.input.bench else None, sm.params.runs,
+           sm.input.template, sm.output[0])
