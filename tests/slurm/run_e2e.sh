@@ -26,10 +26,17 @@ cd "$WORK"
 python -m snakemake --profile workflow/profiles/slurm --configfile tiny.yaml > snakemake.log 2>&1 || {
     tail -n 60 snakemake.log; exit 1; }
 
+# Distinct training runs: a run shared by two experiments is trained once.
 expected=$(python - <<'PY'
+import importlib.util
 import yaml
-tiny = yaml.safe_load(open("tiny.yaml"))
-print(sum(len(v) for v in tiny["variants"].values()) * len(tiny["seeds"]))
+# By path, as the Snakefile does: the package would import Keras.
+spec = importlib.util.spec_from_file_location("table", "linked_neurons/experiments/table.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+tiny, table = yaml.safe_load(open("tiny.yaml")), module.Table("config/experiments.yaml")
+runs = {table.trained_as(e, v, "quick", tiny["set"]) for e, vs in tiny["variants"].items() for v in vs}
+print(len(runs) * len(tiny["seeds"]))
 PY
 )
 jobs=$(sacct -a -X -n -P -S now-1day -o JobID,State,Comment | grep -c '|COMPLETED|rule_train_' || true)
