@@ -117,34 +117,38 @@ def measure(experiment, variant, samples, epochs, overrides, ready, go):
 def run_concurrently(experiment, variant, k, args):
     """K workers of one run at once; their results, or an error naming the run."""
     with tempfile.TemporaryDirectory() as sync:
-        go = Path(sync) / "go"
+        sync = Path(sync)
         env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
                "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / k:.3f}"}
-        workers = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--worker", experiment, variant,
-                 "--samples", str(args.samples), "--epochs", str(args.epochs),
-                 "--ready", str(Path(sync) / f"ready{i}"), "--go", str(go),
-                 *sum((["--set", s] for s in args.set), [])],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i in range(k)
-        ]
-        while sum((Path(sync) / f"ready{i}").exists() for i in range(k)) < k:
-            failed = [w for w in workers if w.poll() not in (None, 0)]
+        workers = []
+        for i in range(k):
+            # Output to files, not pipes: a worker that logs much before the
+            # barrier must not block on a full pipe.
+            with (sync / f"log{i}").open("w") as log:
+                workers.append(subprocess.Popen(
+                    [sys.executable, __file__, "--worker", experiment, variant,
+                     "--samples", str(args.samples), "--epochs", str(args.epochs),
+                     "--ready", str(sync / f"ready{i}"), "--go", str(sync / "go"),
+                     "--result", str(sync / f"result{i}.json"),
+                     *sum((["--set", s] for s in args.set), [])],
+                    env=env, stdout=log, stderr=subprocess.STDOUT))
+
+        def failure(i):
+            for w in workers:
+                w.kill()
+            tail = (sync / f"log{i}").read_text()[-2000:]
+            return RuntimeError(f"{experiment}/{variant} x{k}: worker {i} failed:\n{tail}")
+
+        while sum((sync / f"ready{i}").exists() for i in range(k)) < k:
+            failed = [i for i, w in enumerate(workers) if w.poll() not in (None, 0)]
             if failed:
-                for w in workers:
-                    w.kill()
-                raise RuntimeError(f"{experiment}/{variant} x{k}: a worker failed:\n"
-                                   + failed[0].stderr.read()[-2000:])
+                raise failure(failed[0])
             time.sleep(0.05)
-        go.touch()
-        results = []
-        for w in workers:
-            out, err = w.communicate()
-            if w.returncode:
-                raise RuntimeError(f"{experiment}/{variant} x{k}: a worker failed:\n{err[-2000:]}")
-            results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+        (sync / "go").touch()
+        for i, w in enumerate(workers):
+            if w.wait():
+                raise failure(i)
+        return [json.loads((sync / f"result{i}.json").read_text()) for i in range(k)]
 
 
 def device_name():
@@ -182,6 +186,7 @@ def main(argv=None):
     parser.add_argument("--worker", nargs=2, metavar=("EXPERIMENT", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--ready", help=argparse.SUPPRESS)
     parser.add_argument("--go", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     from linked_neurons.experiments.table import parse_overrides
@@ -189,11 +194,23 @@ def main(argv=None):
     overrides = parse_overrides(args.set)
     if args.worker:
         result = measure(*args.worker, args.samples, args.epochs, overrides, args.ready, args.go)
-        print(json.dumps(result))
+        Path(args.result).write_text(json.dumps(result))
         return 0
     runs = [r for r in RUNS if not args.only or r[0] in args.only or "/".join(r) in args.only]
     if not runs:
         parser.error(f"--only {' '.join(args.only)} matches none of the benchmarked runs")
+    from linked_neurons.experiments.table import ConfigError
+    from linked_neurons.experiments.table import Table
+
+    table = Table()
+    for experiment, variant in runs:  # a bad --set fails here, not in K workers
+        try:
+            config = table.resolve(experiment, variant, "paper", overrides)
+        except ConfigError as error:
+            parser.error(str(error))
+        if args.samples < config["batch_size"]:
+            parser.error(f"--samples {args.samples} is less than {experiment}/{variant}'s "
+                         f"batch of {config['batch_size']}")
     import keras
 
     device = device_name()

@@ -51,7 +51,9 @@ def _list(table, experiment, scale):
         )
         if experiment:
             for variant in variants:
-                print(f"  {variant}")
+                owner = table.trained_as(name, variant, scale)
+                shared = f"  (trained as {'/'.join(owner)})" if owner != (name, variant) else ""
+                print(f"  {variant}{shared}")
         else:
             print("  " + " ".join(variants))
 

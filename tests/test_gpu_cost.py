@@ -119,3 +119,6 @@ def test_the_benchmark_times_runs_alone_and_sharing_a_device(tmp_path):
     bad = subprocess.run([sys.executable, "benchmarks/gpu.py", "--only", "deep"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--only deep matches none" in bad.stderr
+    bad = subprocess.run([sys.executable, "benchmarks/gpu.py", "--only", "depth", "--set", "epoch=2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown key 'epoch'" in bad.stderr.splitlines()[-1]

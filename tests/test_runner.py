@@ -116,6 +116,7 @@ def test_cli_lists_experiments_and_variants():
     out = cli("list", "depth").stdout
     assert out.startswith("depth: depth on digits")
     assert "  relu_sqrt2\n" in out and "  bn\n" in out
+    assert "  selu_batchnorm  (trained as resnet50/selu)\n" in cli("list", "resnet50_nobn").stdout
     assert "input_shift" in cli("list").stdout
 
 
