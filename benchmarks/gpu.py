@@ -19,8 +19,8 @@ measured: device, backend, experiment, variant, architecture, loop,
 batch_size, concurrency, images_per_second (one worker, training only),
 seconds_per_epoch (one worker, training and evaluation, scaled to the paper
 dataset's size), epoch_seconds_measured, samples, epochs, overrides (`--set`,
-as JSON; the pipeline prices the paper only with rows whose overrides change
-how the loop runs, not what it computes).
+as JSON; the pipeline prices the paper only with rows measured without any:
+to price another loop, make it the table's paper-scale `train_loop` first).
 
 The pipeline turns it into GPU-hours per experiment and for the whole article
 (workflow/scripts/cost.py, the paper's appendix). A benchmark, not a test: run
