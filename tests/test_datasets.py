@@ -168,6 +168,15 @@ def check_dataset(name, data, n_train, n_test):
     check_split(test, n_test, meta["image_shape"], meta["num_classes"])
 
 
+def check_arrays(data, arrays):
+    """Loaded grayscale images are the written uint8 ones / 255, labels equal."""
+    (x_train, y_train), (x_test, y_test) = data
+    for x, key in ((x_train, "x_train"), (x_test, "x_test")):
+        np.testing.assert_allclose(x[..., 0], arrays[key] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y_train, arrays["y_train"])
+    np.testing.assert_array_equal(y_test, arrays["y_test"])
+
+
 def chw_rows_to_nhwc(rows):
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
@@ -254,11 +263,8 @@ def test_mnist_npz(tmp_path):
     arrays = write_mnist_npz(tmp_path)
     data = ds.load("mnist", data_dir=tmp_path)
     check_dataset("mnist", data, 6, 4)
-    (x_train, y_train), (x_test, y_test) = data
-    np.testing.assert_allclose(x_train[..., 0], arrays["x_train"] / 255.0,
-                               rtol=1e-6)
-    np.testing.assert_array_equal(y_train, arrays["y_train"])
-    np.testing.assert_array_equal(y_test, arrays["y_test"])
+    check_arrays(data, arrays)
+    (x_train, _), _ = data
     assert x_train.min() == 0.0 and x_train.max() == 1.0
 
 
@@ -300,11 +306,7 @@ def test_fashion_mnist_idx(tmp_path):
     arrays = write_fashion_dir(tmp_path / "fashion-mnist")
     data = ds.load("fashion_mnist", data_dir=tmp_path)
     check_dataset("fashion_mnist", data, 5, 3)
-    (x_train, y_train), (x_test, y_test) = data
-    np.testing.assert_allclose(x_test[..., 0], arrays["x_test"] / 255.0,
-                               rtol=1e-6)
-    np.testing.assert_array_equal(y_train, arrays["y_train"])
-    np.testing.assert_array_equal(y_test, arrays["y_test"])
+    check_arrays(data, arrays)
 
 
 def test_fashion_mnist_from_debian_location(tmp_path, monkeypatch):
