@@ -7,6 +7,7 @@ experiment, the variant and command-line overrides, then validated against
 
 import copy
 import itertools
+import json
 import os
 from pathlib import Path
 
@@ -134,7 +135,8 @@ class Table:
             for name in self.experiments:
                 for other in self._variants[name]:
                     config = self.resolve(name, other, scale, overrides)
-                    training = repr(sorted((k, v) for k, v in config.items() if k not in NAMING_KEYS))
+                    training = json.dumps({k: v for k, v in config.items() if k not in NAMING_KEYS},
+                                          sort_keys=True)
                     index[name, other] = first.setdefault(training, (name, other))
             self._shared[key] = index
         self.resolve(experiment, variant, scale, overrides)  # names checked
