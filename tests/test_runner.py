@@ -168,6 +168,16 @@ def test_training_writes_metrics_events_and_config(tmp_path):
     assert clash.returncode == 2 and "depth: 3 there, 4 now" in clash.stderr
 
 
+def test_a_run_trains_on_the_torch_backend(tmp_path):
+    """One step a call there (Keras's torch trainer allows no more)."""
+    pytest.importorskip("torch")
+    out = tmp_path / "run"
+    cli("train", "width", "w50_lkrelu", "--out", str(out), *TINY, env={"KERAS_BACKEND": "torch"})
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["backend"] == "torch" and metrics["epochs_run"] == 2
+    assert list(scalars(out)["epoch/val_accuracy"]["step"]) == [1, 2]
+
+
 def test_the_pipeline_training_job_starts_lean(tmp_path):
     """The Snakemake job's entry trains a run without importing what a run
     never uses: each costs start-up time in every one of the ~100 jobs."""

@@ -40,7 +40,7 @@ def prepare(config):
     (x, y), (xv, yv) = datasets.load(config["dataset"])
     size = config.get("image_size")
     if size:
-        x, xv = (_fit_size(a, size) for a in (x, xv))
+        x, xv = (fit_size(a, size) for a in (x, xv))
     shift = config["input_offset"] - (0.5 if config["input_center"] else 0.0)
     if shift:
         x, xv = x + np.float32(shift), xv + np.float32(shift)
@@ -49,8 +49,8 @@ def prepare(config):
     return (x, y), (xv, yv)
 
 
-def _fit_size(images, size):
-    """Zero-pad (or centre-crop) NHWC images to size x size."""
+def fit_size(images, size):
+    """Zero-pad (or centre-crop) NHWC images to size x size (`image_size`)."""
     out = images
     for axis in (1, 2):
         n = out.shape[axis]
@@ -89,13 +89,20 @@ def make_optimizer(config, steps_per_epoch):
 
 
 def compile_for_training(model, config, steps_per_epoch):
-    """Compile `model` as a run of `config` trains it (also used by benchmarks/gpu.py)."""
+    """Compile `model` as a run of `config` trains it (also used by benchmarks/gpu.py).
+
+    `steps_per_execution: 0` means the whole epoch in one call where the
+    backend allows it; Keras's torch backend runs one step a call.
+    """
+    import keras
+
+    whole_epoch = 1 if keras.backend.backend() == "torch" else steps_per_epoch
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=True,
-        steps_per_execution=config["steps_per_execution"] or steps_per_epoch,
+        steps_per_execution=config["steps_per_execution"] or whole_epoch,
     )
 
 
@@ -224,16 +231,21 @@ def _seed(seed):
     """`keras.utils.set_random_seed`, without importing TensorFlow for the
     other backends: Keras seeds TensorFlow whenever it is installed, which
     cost 1.6 of a quick run's 4.6 s here. In a fresh process the rest of what
-    it does, for jax, is seeding Python's and NumPy's generators."""
+    it does is seeding Python's and NumPy's generators, and torch's."""
     import random
 
     import keras
 
-    if keras.backend.backend() in ("tensorflow", "torch"):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         keras.utils.set_random_seed(seed)
-    else:
-        random.seed(seed)
-        np.random.seed(seed)
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def _finite(value):
