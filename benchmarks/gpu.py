@@ -32,9 +32,9 @@ it on the machine whose cost you want.
 
 import argparse
 import csv
+import io
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -72,15 +72,16 @@ def measure(experiment, variant, samples, epochs, overrides, ready, go):
     from linked_neurons.experiments.models import build_model
     from linked_neurons.experiments.table import Table
     from linked_neurons.experiments.train import compile_for_training
+    from linked_neurons.experiments.train import fit_size
 
     config = Table().resolve(experiment, variant, "paper", overrides)
     config["seed"] = 0
     info = datasets.info(config["dataset"])
-    shape = info["image_shape"]
-    if config.get("image_size"):  # the run pads or crops its images to this size
-        shape = (config["image_size"], config["image_size"], shape[2])
     rng = np.random.default_rng(0)
-    x = rng.uniform(size=(samples, *shape)).astype("float32")
+    x = rng.uniform(size=(samples, *info["image_shape"])).astype("float32")
+    if config.get("image_size"):  # as the run pads or crops its images
+        x = fit_size(x, config["image_size"])
+    shape = x.shape[1:]
     y = rng.integers(0, info["num_classes"], size=samples)
     xv, yv = x[: max(samples // 5, 1)], y[: max(samples // 5, 1)]
     batch = config["batch_size"]
@@ -163,14 +164,15 @@ def device_name():
 
 def append(path, row):
     """Add `row` to the CSV at `path`, rewriting it atomically."""
+    from linked_neurons.experiments.io import atomic_write_text
+
     path = Path(path)
     rows = list(csv.DictReader(path.open())) if path.exists() else []
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows([*rows, row])
-    shutil.move(tmp, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, COLUMNS)
+    writer.writeheader()
+    writer.writerows([*rows, row])
+    atomic_write_text(path, text.getvalue())
 
 
 def main(argv=None):
