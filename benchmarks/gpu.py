@@ -8,8 +8,9 @@ paper-scale network at once on the same device, each with 1/K of its memory,
 on random data of the paper dataset's shape, through the experiment runner's
 own loop and compilation (`train_loop` as the table says, or `--set`):
 
-  a warm-up epoch (compilation); a barrier, so that the K workers time the
-  same moment; then `--epochs` timed epochs of `--samples` images, each
+  a warm-up epoch (compilation, into a persistent cache that every worker
+  shares, so that each program is compiled once a command); a barrier, so
+  that the K workers time the same moment; then `--epochs` timed epochs of `--samples` images, each
   followed by the evaluation of `--samples / 5` images (CIFAR-10's test to
   train ratio).
 
@@ -120,7 +121,11 @@ def run_concurrently(experiment, variant, k, args):
     with tempfile.TemporaryDirectory() as sync:
         sync = Path(sync)
         env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-               "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / k:.3f}"}
+               "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / k:.3f}",
+               # One persistent compilation cache for every worker: a run is
+               # compiled once, not once per worker and concurrency (jax).
+               "JAX_COMPILATION_CACHE_DIR": args.cache,
+               "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
         workers = []
         for i in range(k):
             # Output to files, not pipes: a worker that logs much before the
@@ -185,6 +190,8 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a run-configuration override, as for linked-neurons train")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "gpu.csv"))
+    parser.add_argument("--cache", help="the workers' jax compilation cache (default: a temporary "
+                        "directory for this command); timed epochs never include compilation")
     parser.add_argument("--worker", nargs=2, metavar=("EXPERIMENT", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--ready", help=argparse.SUPPRESS)
     parser.add_argument("--go", help=argparse.SUPPRESS)
@@ -218,24 +225,34 @@ def main(argv=None):
     device = device_name()
     print(f"{device}, {keras.backend.backend()}: {len(runs)} runs x concurrency {args.concurrency}, "
           f"{args.samples} images x {args.epochs} epochs -> {args.out}", flush=True)
-    print(f"{'run':32} {'K':>3} {'img/s one':>10} {'img/s all':>10} {'s/epoch':>9}", flush=True)
-    for experiment, variant in runs:
-        for k in args.concurrency:
-            results = run_concurrently(experiment, variant, k, args)
-            row = {
-                **results[0],
-                "device": device, "backend": keras.backend.backend(),
-                "experiment": experiment, "variant": variant, "concurrency": k,
-                "images_per_second": statistics.median(r["images_per_second"] for r in results),
-                "seconds_per_epoch": statistics.median(r["seconds_per_epoch"] for r in results),
-                "epoch_seconds_measured": statistics.median(r["epoch_seconds_measured"] for r in results),
-                "samples": args.samples, "epochs": args.epochs,
-                "overrides": json.dumps(overrides, sort_keys=True) if overrides else "",
-            }
-            append(args.out, row)
-            print(f"{experiment + '/' + variant:32} {k:3d} {row['images_per_second']:10.0f} "
-                  f"{row['images_per_second'] * k:10.0f} {row['seconds_per_epoch']:9.1f}", flush=True)
+    print(f"{'run':32} {'K':>3} {'img/s one':>10} {'img/s all':>10} {'s/epoch':>9} {'wall s':>7}", flush=True)
+    with tempfile.TemporaryDirectory() as cache:
+        args.cache = args.cache or cache
+        for experiment, variant in runs:
+            for k in args.concurrency:
+                measure_and_record(experiment, variant, k, args, device, overrides)
     return 0
+
+
+def measure_and_record(experiment, variant, k, args, device, overrides):
+    import keras
+
+    start = time.perf_counter()
+    results = run_concurrently(experiment, variant, k, args)
+    row = {
+        **results[0],
+        "device": device, "backend": keras.backend.backend(),
+        "experiment": experiment, "variant": variant, "concurrency": k,
+        "images_per_second": statistics.median(r["images_per_second"] for r in results),
+        "seconds_per_epoch": statistics.median(r["seconds_per_epoch"] for r in results),
+        "epoch_seconds_measured": statistics.median(r["epoch_seconds_measured"] for r in results),
+        "samples": args.samples, "epochs": args.epochs,
+        "overrides": json.dumps(overrides, sort_keys=True) if overrides else "",
+    }
+    append(args.out, row)
+    print(f"{experiment + '/' + variant:32} {k:3d} {row['images_per_second']:10.0f} "
+          f"{row['images_per_second'] * k:10.0f} {row['seconds_per_epoch']:9.1f} "
+          f"{time.perf_counter() - start:7.1f}", flush=True)
 
 
 if __name__ == "__main__":

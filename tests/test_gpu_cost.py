@@ -105,7 +105,8 @@ def test_the_benchmark_times_runs_alone_and_sharing_a_device(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "benchmarks/gpu.py", "--only", "depth/lkrelu", "--concurrency", "1", "2",
-         "--samples", "64", "--epochs", "1", "--set", "depth=2", "--out", str(out)],
+         "--samples", "64", "--epochs", "1", "--set", "depth=2", "--out", str(out),
+         "--cache", str(tmp_path / "cache")],
         cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = list(csv.DictReader(out.open()))
@@ -118,6 +119,8 @@ def test_the_benchmark_times_runs_alone_and_sharing_a_device(tmp_path):
         measured = float(row["epoch_seconds_measured"])
         assert float(row["seconds_per_epoch"]) == pytest.approx(measured * 50000 / 64)
         assert json.loads(row["overrides"]) == {"depth": 2}
+    # The workers compiled into the one cache that they all share.
+    assert any((tmp_path / "cache").iterdir())
     bad = subprocess.run([sys.executable, "benchmarks/gpu.py", "--only", "deep"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--only deep matches none" in bad.stderr
