@@ -71,12 +71,12 @@ def run_ids(experiment):
 def paper_runs():
     """Every run of the paper scale (the published protocol: no overrides),
     with what its GPU cost depends on (the appendix, workflow/scripts/cost.py)."""
+    keys = ("architecture", "activation", "normalization", "width_multiplier", "filters")
     runs = []
     for experiment in TABLE.experiments:
         for variant in TABLE.variants(experiment):
             config = TABLE.resolve(experiment, variant, "paper")
             shared = TABLE.trained_as(experiment, variant, "paper") != (experiment, variant)
-            keys = ("architecture", "activation", "normalization", "width_multiplier", "filters")
             for seed in config["seeds"]:
                 runs.append({"experiment": experiment, "variant": variant, "seed": seed,
                              "epochs": config["epochs"], "shared": shared,

@@ -13,14 +13,11 @@ are Table 5's) is counted once, under the experiment that trains it.
 import json
 import logging
 import math
-from pathlib import Path
 
 import pandas as pd
 
 log = logging.getLogger("cost")
 AUTHORS_HOURS_PER_RUN = 24  # the paper's authors: "about a day per run" on one GPU
-
-
 
 
 def cost_class(config):
@@ -94,9 +91,9 @@ def time_ratios(bench):
 
 
 def render(bench_csv, runs, template, output):
-    from latex import environment, write_atomic
+    from latex import template as load_template
+    from latex import write_atomic
 
-    env = environment(Path(template).parent).get_template(Path(template).name)
     context = {"measured": False}
     if bench_csv:
         bench = usable(pd.read_csv(bench_csv, dtype={"overrides": str}))
@@ -106,7 +103,7 @@ def render(bench_csv, runs, template, output):
                    "devices": ", ".join(devices), "ratios": time_ratios(bench),
                    "authors_hours_per_run": AUTHORS_HOURS_PER_RUN}
         logging.info("GPU-hours of the paper scale: %.1f (%s)", totals["hours"], context["devices"])
-    write_atomic(output, env.render(**context))
+    write_atomic(output, load_template(template).render(**context))
 
 
 if __name__ == "__main__" and "snakemake" in globals():

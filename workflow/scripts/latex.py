@@ -21,6 +21,12 @@ def environment(directory):
     return env
 
 
+def template(path):
+    """The template at `path`, in the LaTeX environment of its directory."""
+    path = Path(path)
+    return environment(path.parent).get_template(path.name)
+
+
 def write_atomic(path, text):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,11 +3,10 @@
 from pathlib import Path
 
 from aggregate import numbers
-from latex import environment, write_atomic
+from latex import template, write_atomic
 
 sm = snakemake  # noqa: F821
-template = environment(Path(sm.input.template).parent).get_template(Path(sm.input.template).name)
-text = template.render(
+text = template(sm.input.template).render(
     experiments=sm.params.experiments,
     scale=sm.params.scale,
     n=numbers(sm.params.tables_dir, Path(sm.input.published).parent),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 from aggregate import MissingRunError, aggregate, check_complete
-from latex import environment, write_atomic
+from latex import template, write_atomic
 
 sm = snakemake  # noqa: F821
 logging.basicConfig(filename=sm.log[0], level=logging.INFO)
@@ -19,5 +19,4 @@ except MissingRunError as error:
     sys.exit(1)
 experiment = sm.wildcards.experiment
 table = aggregate(experiment, runs, Path(sm.input.published).parent)
-template = environment(Path(sm.input.template).parent).get_template(Path(sm.input.template).name)
-write_atomic(sm.output[0], template.render(name=experiment, table=table, **sm.params.info))
+write_atomic(sm.output[0], template(sm.input.template).render(name=experiment, table=table, **sm.params.info))
