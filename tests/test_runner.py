@@ -255,7 +255,7 @@ def _compiled_model(config, x):
     import keras
 
     from linked_neurons.experiments.models import build_model
-    from linked_neurons.experiments.train import make_optimizer
+    from linked_neurons.experiments.optimizers import make_optimizer
 
     keras.utils.set_random_seed(3)
     model = build_model(config, x.shape[1:], 10)

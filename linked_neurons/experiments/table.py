@@ -17,7 +17,8 @@ import yaml
 ACTIVATIONS = ["relu", "lkrelu", "prelu", "lkprelu", "selu", "lkselu", "swish", "lkswish"]
 SCALES = ("quick", "paper")
 # What names a run or schedules it without changing what it computes.
-NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources", "checkpoint_seconds")
+NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources", "checkpoint_seconds",
+               "convergence", "timed")
 SCHEMA = yaml.safe_load((Path(__file__).with_name("run.schema.yaml")).read_text())
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)  # built once: the table has ~400 runs
 

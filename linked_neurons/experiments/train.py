@@ -64,30 +64,6 @@ def fit_size(images, size):
     return out
 
 
-def make_optimizer(config, steps_per_epoch):
-    import keras
-
-    from linked_neurons.experiments.schedules import PaperSchedule
-
-    opt = config["optimizer"]
-    stretch = 1.0
-    if config.get("lr_schedule_epochs"):
-        stretch = config["epochs"] / config["lr_schedule_epochs"]
-    schedule = PaperSchedule(
-        opt["learning_rate"],
-        decay=opt.get("decay", 0.0),
-        boundaries=[int(b * stretch * steps_per_epoch) for b in config["lr_boundaries"]],
-        multipliers=config["lr_multipliers"],
-    )
-    if opt["name"] == "sgd":
-        return keras.optimizers.SGD(
-            schedule, momentum=opt.get("momentum", 0.0), nesterov=opt.get("nesterov", False)
-        )
-    if opt["name"] == "adam":
-        return keras.optimizers.Adam(schedule)
-    return keras.optimizers.RMSprop(schedule)
-
-
 def compile_for_training(model, config, steps_per_epoch):
     """Compile `model` as a run of `config` trains it (also used by benchmarks/gpu.py).
 
@@ -95,6 +71,8 @@ def compile_for_training(model, config, steps_per_epoch):
     backend allows it; Keras's torch backend runs one step a call.
     """
     import keras
+
+    from linked_neurons.experiments.optimizers import make_optimizer
 
     whole_epoch = 1 if keras.backend.backend() == "torch" else steps_per_epoch
     model.compile(
