@@ -9,6 +9,7 @@ import copy
 import itertools
 import json
 import os
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -19,7 +20,8 @@ SCALES = ("quick", "paper")
 # What names a run or schedules it without changing what it computes.
 NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources", "checkpoint_seconds",
                "convergence", "timed")
-SCHEMA = yaml.safe_load((Path(__file__).with_name("run.schema.yaml")).read_text())
+# Package data, as is the default table: found where the package is installed.
+SCHEMA = yaml.safe_load(resources.files(__package__).joinpath("run.schema.yaml").read_text())
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)  # built once: the table has ~400 runs
 
 
@@ -28,13 +30,14 @@ class ConfigError(ValueError):
 
 
 def default_table_path():
-    """`$LINKED_NEURONS_TABLE`, else ./config/experiments.yaml, else the repo's."""
+    """`$LINKED_NEURONS_TABLE`, else ./config/experiments.yaml, else the
+    package's own table (package data; config/experiments.yaml links to it)."""
     if os.environ.get("LINKED_NEURONS_TABLE"):
         return Path(os.environ["LINKED_NEURONS_TABLE"])
     local = Path("config/experiments.yaml")
     if local.exists():
         return local
-    return Path(__file__).resolve().parents[2] / "config" / "experiments.yaml"
+    return Path(resources.files(__package__).joinpath("experiments.yaml"))
 
 
 def merge(base, override):
