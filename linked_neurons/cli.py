@@ -8,12 +8,18 @@ The Keras backend is KERAS_BACKEND's (the pipeline sets jax).
 """
 
 import argparse
+import importlib.util
 import logging
 import sys
 
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.table import parse_overrides
+# The command line's own packages, the `cli` extra's: module -> distribution.
+CLI_EXTRA = {
+    "yaml": "pyyaml",
+    "jsonschema": "jsonschema",
+    "tensorboard": "tensorboard",
+    "sklearn": "scikit-learn",
+}
+NEEDS = {"list": ("yaml", "jsonschema"), "train": tuple(CLI_EXTRA)}
 
 
 def _parser():
@@ -58,8 +64,27 @@ def _list(table, experiment, scale):
             print("  " + " ".join(variants))
 
 
+def missing_packages(command):
+    """The distributions of the `cli` extra that `command` needs and lacks."""
+    return [CLI_EXTRA[module] for module in NEEDS[command]
+            if importlib.util.find_spec(module) is None]
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
+    missing = missing_packages(args.command)
+    if missing:  # installed without the extra: say which, not a traceback
+        names = ", ".join(missing[:-1]) + " and " * (len(missing) > 1) + missing[-1]
+        print(
+            f'linked-neurons: error: the command line needs {names}: '
+            'pip install "linked-neurons[cli]"',
+            file=sys.stderr,
+        )
+        return 2
+    from linked_neurons.experiments.table import ConfigError
+    from linked_neurons.experiments.table import Table
+    from linked_neurons.experiments.table import parse_overrides
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         table = Table(args.table)
