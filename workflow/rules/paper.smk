@@ -41,17 +41,30 @@ rule cost:
 
 
 rule pdf:
-    """The PDF, compiled with latexmk."""
+    """The PDF, compiled with latexmk in paper/.build/ and then moved into
+    place: a LaTeX error leaves the last good paper/paper.pdf as it was and
+    shows the error on the console. update() keeps Snakemake from deleting the
+    PDF before the job, and restores it if the job fails. At each failure the
+    script writes a new paper/.build/paper.failed, whose content is a param:
+    the next run tries again instead of taking the restored PDF (newer than
+    its inputs) for up to date."""
     input:
         "paper/paper.tex",
         rules.paper.input.tables,
         rules.paper.input.figures,
         rules.paper.input.cost,
     output:
-        report("paper/paper.pdf", category="Paper"),
+        report(update("paper/paper.pdf"), category="Paper"),
+    params:
+        build_dir="paper/.build",
+        last_failure=lambda wildcards: (
+            Path("paper/.build/paper.failed").read_text().strip()
+            if Path("paper/.build/paper.failed").exists()
+            else ""
+        ),
     log:
         f"logs/{SCALE}/pdf.log",
     conda:
         "../envs/latex.yaml"
     shell:
-        "latexmk -pdf -interaction=nonstopmode -halt-on-error -cd paper/paper.tex > {log} 2>&1"
+        "sh {workflow.basedir:q}/workflow/scripts/compile_pdf.sh paper/paper.tex {output:q} {params.build_dir:q} > {log:q}"
