@@ -1,0 +1,104 @@
+"""What a run trained with: the versions of its software and of this code.
+
+`environment()` is recorded in every run's metrics.json, so that two runs
+made a month apart say whether they ran the same software:
+
+    {"python": "3.11.7", "keras": "3.15.1", "backend": "jax",
+     "backend_versions": {"jax": "0.10.2", "jaxlib": "0.10.2"},
+     "numpy": "2.4.6", "linked_neurons": "0.1.0", "commit": "0953706-dirty"}
+
+Only the backend in use is asked for its version, and without importing
+anything new (the installed distributions' metadata). `commit` is the git
+commit of the checkout the package runs from, "-dirty" when tracked files of
+the package differ from it, None when the package is not in a checkout (an
+installed wheel, even one inside a checkout's virtual environment) or git is
+missing or slow. Nothing here raises: a version that cannot be read is None.
+"""
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+# The distributions that say which version of each Keras backend ran.
+BACKEND_PACKAGES = {
+    "jax": ("jax", "jaxlib"),
+    "tensorflow": ("tensorflow",),
+    "torch": ("torch",),
+    "openvino": ("openvino",),
+    "numpy": (),
+}
+GIT_TIMEOUT = 5.0  # seconds, for each of the three git calls
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # linked_neurons/
+
+
+def environment():
+    """{python, keras, backend, backend_versions, numpy, linked_neurons, commit}."""
+    backend = _guard(_keras_backend)
+    return {
+        "python": platform.python_version(),
+        "keras": _version("keras"),
+        "backend": backend,
+        "backend_versions": {name: _version(name) for name in BACKEND_PACKAGES.get(backend, ())},
+        "numpy": _version("numpy"),
+        "linked_neurons": _guard(_package_version),
+        "commit": git_commit(),
+    }
+
+
+def git_commit(package_dir=PACKAGE_DIR):
+    """The short hash of HEAD of the checkout that `package_dir` is tracked
+    in, with "-dirty" when tracked files under it have changes; else None."""
+    # Optional locks off: status must not take index.lock from a developer's git.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(package_dir), *args],
+            capture_output=True, text=True, timeout=GIT_TIMEOUT, check=True,
+            stdin=subprocess.DEVNULL, env=env,
+        ).stdout.strip()
+
+    try:
+        # Tracked here: a checkout, not a copy installed somewhere below one.
+        git("ls-files", "--error-unmatch", "--", "__init__.py")
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, ValueError, subprocess.SubprocessError):  # no git, not a checkout, too slow
+        return None
+    return f"{commit}-dirty" if dirty else commit or None
+
+
+def _keras_backend():
+    import keras  # already imported by the package
+
+    return keras.backend.backend()
+
+
+def _package_version():
+    import linked_neurons
+
+    return linked_neurons.__version__
+
+
+def _version(distribution):
+    """The version of an imported module, else of its installed distribution."""
+    module = sys.modules.get(distribution)
+    version = getattr(module, "__version__", None)
+    if isinstance(version, str):
+        return version
+    try:
+        return importlib.metadata.version(distribution)
+    except Exception:  # not installed, or broken metadata
+        return None
+
+
+def _guard(function):
+    try:
+        return function()
+    except Exception:
+        return None
