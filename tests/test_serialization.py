@@ -10,6 +10,7 @@ import linked_neurons as ln
 LAYERS = {
     "LKReLU": lambda: ln.LKReLU(),
     "LKPReLU": lambda: ln.LKPReLU(shared_axes=[1, 2]),
+    "LKPReLU(frozen slopes)": lambda: ln.LKPReLU(alpha_trainable=False),
     "LKSELU": lambda: ln.LKSELU(),
     "LKSwish": lambda: ln.LKSwish(),
     "Linked(relu, minmax)": lambda: ln.Linked("relu", policy="minmax"),

@@ -19,9 +19,14 @@ class LKPReLU(_FixedLinked):
     """Linked PReLU: `prelu_a(x), prelu_b(-x)` concatenated on `axis`.
 
     The two members hold their own slope sets, `alpha_a` and `alpha_b`, both
-    trainable weights of this layer. Each has the shape Keras's `PReLU` gives
-    its `alpha`: the input's shape without the batch axis, with size 1 on
-    `shared_axes`.
+    trainable weights of this layer (unless `alpha_trainable=False`). Each has
+    the shape Keras's `PReLU` gives its `alpha`: the input's shape without the
+    batch axis, with size 1 on `shared_axes`.
+
+    With `alpha_trainable=False` the slopes stay at their initial value; with
+    the default zeros the layer is then LK-ReLU. That is how the authors'
+    Keras 2 layer most likely trained: it created its PReLU sublayers inside
+    `build()`, whose weights Keras 2.0-2.2 did not collect.
 
     Args:
         alpha_initializer: initializer of both slope sets (default zeros, so
@@ -31,6 +36,8 @@ class LKPReLU(_FixedLinked):
         shared_axes: axes (1-based, batch excluded) along which slopes are
             shared, as in `keras.layers.PReLU`; e.g. `[1, 2]` for one slope per
             channel of a 2D convolution.
+        alpha_trainable: whether the slopes are trainable weights (default
+            True); False freezes them at `alpha_initializer`'s values.
         axis: the axis to concatenate on.
         **kwargs: base layer keyword arguments.
 
@@ -45,6 +52,7 @@ class LKPReLU(_FixedLinked):
         alpha_regularizer=None,
         alpha_constraint=None,
         shared_axes=None,
+        alpha_trainable=True,
         axis=-1,
         **kwargs,
     ):
@@ -58,6 +66,7 @@ class LKPReLU(_FixedLinked):
             self.shared_axes = list(shared_axes)
         else:
             self.shared_axes = [shared_axes]
+        self.alpha_trainable = bool(alpha_trainable)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -71,6 +80,7 @@ class LKPReLU(_FixedLinked):
                 initializer=self.alpha_initializer,
                 regularizer=self.alpha_regularizer,
                 constraint=self.alpha_constraint,
+                trainable=self.alpha_trainable,
             )
             for name in ("alpha_a", "alpha_b")
         )
@@ -85,4 +95,5 @@ class LKPReLU(_FixedLinked):
             "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
             "alpha_constraint": constraints.serialize(self.alpha_constraint),
             "shared_axes": self.shared_axes,
+            "alpha_trainable": self.alpha_trainable,
         }
