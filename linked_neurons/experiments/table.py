@@ -20,8 +20,19 @@ SCALES = ("quick", "paper")
 # What names a run or schedules it without changing what it computes.
 NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources", "checkpoint_seconds",
                "convergence", "timed")
+
+
+def _package_file(name):
+    """A data file of this package: through importlib.resources where the
+    package is installed; beside this file when the Snakefile loads it by path
+    (no package, so importlib.resources cannot name one)."""
+    if __package__:
+        return resources.files(__package__).joinpath(name)
+    return Path(__file__).with_name(name)
+
+
 # Package data, as is the default table: found where the package is installed.
-SCHEMA = yaml.safe_load(resources.files(__package__).joinpath("run.schema.yaml").read_text())
+SCHEMA = yaml.safe_load(_package_file("run.schema.yaml").read_text())
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)  # built once: the table has ~400 runs
 
 
@@ -37,7 +48,7 @@ def default_table_path():
     local = Path("config/experiments.yaml")
     if local.exists():
         return local
-    return Path(resources.files(__package__).joinpath("experiments.yaml"))
+    return Path(_package_file("experiments.yaml"))
 
 
 def merge(base, override):
