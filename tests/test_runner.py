@@ -43,6 +43,12 @@ def test_the_table_covers_the_paper_at_both_scales():
     assert {"relu", "lkrelu", "relu_sqrt2", "bn", "brn"} <= set(table.variants("depth"))
     assert len(table.variants("width")) == 16 and len(table.variants("allcnn")) == 24
     assert len(table.variants("input_shift")) == 24
+    # Table 6's six of the paper and LK-SELU without its stem's BN (beyond the paper).
+    assert table.variants("resnet50_nobn") == [
+        "lkrelu_batchnorm", "lkrelu_none", "selu_batchnorm", "selu_none",
+        "lkselu_batchnorm", "lkselu_none", "lkselu_nobnall",
+    ]
+    assert table.resolve("resnet50_nobn", "lkselu_none", "paper")["stem_normalization"] == "batchnorm"
     paper = table.resolve("allcnn", "lkrelu_step001", "paper")
     assert paper["dataset"] == "cifar10" and paper["epochs"] == 3000
     assert paper["optimizer"] == {

@@ -9,16 +9,29 @@ from keras import layers
 from keras import ops
 
 import linked_neurons as ln
+from linked_neurons.experiments import optimizers  # noqa: F401 (registers Keras2RMSprop for checkpoints)
 
 ACTIVATION_LAYERS = {
-    "relu": layers.ReLU,
-    "prelu": layers.PReLU,
-    "selu": lambda **kw: layers.Activation("selu", **kw),
-    "swish": lambda **kw: layers.Activation(ln.swish, **kw),
-    "lkrelu": ln.LKReLU,
-    "lkprelu": ln.LKPReLU,
-    "lkselu": ln.LKSELU,
-    "lkswish": ln.LKSwish,
+    "relu": lambda config, **kw: layers.ReLU(**kw),
+    "prelu": lambda config, **kw: layers.PReLU(**kw),
+    "selu": lambda config, **kw: layers.Activation("selu", **kw),
+    "swish": lambda config, **kw: layers.Activation(ln.swish, **kw),
+    "lkrelu": lambda config, **kw: ln.LKReLU(**kw),
+    # lkprelu_trainable: false freezes the slopes at 0, as the authors' Keras 2 layer did.
+    "lkprelu": lambda config, **kw: ln.LKPReLU(
+        alpha_trainable=config.get("lkprelu_trainable", True), **kw
+    ),
+    "lkselu": lambda config, **kw: ln.LKSELU(**kw),
+    "lkswish": lambda config, **kw: ln.LKSwish(**kw),
+}
+
+# The single activation each variant's activation is built on: ResNet50's stem
+# and post-add activations (../shared/PROTOCOL.md, section 5).
+BASE_ACTIVATION = {
+    "relu": "relu", "lkrelu": "relu",
+    "prelu": "prelu", "lkprelu": "prelu",
+    "selu": "selu", "lkselu": "selu",
+    "swish": "swish", "lkswish": "swish",
 }
 
 ACT_PREFIX = "act_"
@@ -61,10 +74,17 @@ class _Builder:
         """The variant's activation (or `kind`), named so it can be probed."""
         self.n_act += 1
         make = ACTIVATION_LAYERS[kind or self.config["activation"]]
-        return make(name=f"{ACT_PREFIX}{self.n_act:02d}")(x)
+        return make(self.config, name=f"{ACT_PREFIX}{self.n_act:02d}")(x)
 
-    def norm(self, x):
-        kind = self.config["normalization"]
+    def residual_act(self, x):
+        """ResNet50's stem and post-add activation: `residual_activation`, by
+        default the variant's single base activation (ReLU for LK-ReLU, ...)."""
+        c = self.config
+        return self.act(x, kind=c.get("residual_activation") or BASE_ACTIVATION[c["activation"]])
+
+    def norm(self, x, kind=None):
+        """The variant's normalization (or `kind`); "none" is the identity."""
+        kind = kind or self.config["normalization"]
         if kind == "none":
             return x
         self.n_norm += 1
@@ -135,10 +155,12 @@ class _Builder:
         h = self.act(self.norm(self.conv(x, f1, 1, strides=strides)))
         h = self.act(self.norm(self.conv(h, f2, 3)))
         h = self.norm(self.conv(h, f3, 1))
-        return self.act(layers.Add()([h, shortcut]), kind="relu")
+        return self.residual_act(layers.Add()([h, shortcut]))
 
     def resnet50(self, x):
-        x = self.act(self.norm(self.conv(x, 8, 3)), kind="relu")
+        # The authors' LK-SELU "without BN" kept its stem's BN: stem_normalization.
+        stem_norm = self.config.get("stem_normalization") or self.config["normalization"]
+        x = self.residual_act(self.norm(self.conv(x, 8, 3), kind=stem_norm))
         stages = [
             ((16, 16, 64), 3, 1),
             ((16, 16, 64), 4, 2),
