@@ -1,6 +1,6 @@
 """`linked-neurons`: list the experiments of the article, train one run.
 
-    linked-neurons list [EXPERIMENT] [--scale quick|paper]
+    linked-neurons list [EXPERIMENT] [--scale quick|paper] [--protocol text|scripts]
     linked-neurons train EXPERIMENT VARIANT [--seed N] [--scale quick|paper]
                          [--out DIR] [--set KEY=VALUE ...]
 
@@ -29,6 +29,11 @@ def _parser():
     lister = sub.add_parser("list", help="print the experiments and their variants")
     lister.add_argument("experiment", nargs="?")
     lister.add_argument("--scale", default="quick", choices=("quick", "paper"))
+    lister.add_argument(
+        "--protocol",
+        help="resolve the runs under this protocol (default: the table's, text); either way "
+        "the values where the authors' scripts differ from the paper's text are listed",
+    )
     trainer = sub.add_parser("train", help="train one run")
     trainer.add_argument("experiment")
     trainer.add_argument("variant")
@@ -45,23 +50,35 @@ def _parser():
     return parser
 
 
-def _list(table, experiment, scale):
+def _list(table, experiment, scale, protocol=None):
+    """Each experiment, its variants, and the values that protocol `scripts`
+    changes (`key: text value -> scripts value`, with the variants concerned
+    where not all)."""
+    import json
+
     names = [experiment] if experiment else list(table.experiments)
+    differences = []
+    if "scripts" in table.protocols:
+        differences = table.protocol_differences(scale, names, protocol)
     for name in names:
         variants = table.variants(name)
-        config = table.resolve(name, variants[0], scale)
+        config = table.resolve(name, variants[0], scale, protocol=protocol)
         print(
             f"{name}: {config['architecture']} on {config['dataset']}, "
             f"{config['epochs']} epochs, seeds {config['seeds']} "
-            f"({len(variants)} variants)"
+            f"({len(variants)} variants, protocol {config['protocol']})"
         )
         if experiment:
             for variant in variants:
-                owner = table.trained_as(name, variant, scale)
+                owner = table.trained_as(name, variant, scale, protocol=protocol)
                 shared = f"  (trained as {'/'.join(owner)})" if owner != (name, variant) else ""
                 print(f"  {variant}{shared}")
         else:
             print("  " + " ".join(variants))
+        for row in (r for r in differences if r["experiment"] == name):
+            which = "" if row["all_variants"] else f"  [{' '.join(row['variants'])}]"
+            print(f"  text -> scripts: {row['key']}: {json.dumps(row['text'])} -> "
+                  f"{json.dumps(row['scripts'])}{which}")
 
 
 def missing_packages(command):
@@ -89,7 +106,7 @@ def main(argv=None):
     try:
         table = Table(args.table)
         if args.command == "list":
-            _list(table, args.experiment, args.scale)
+            _list(table, args.experiment, args.scale, args.protocol)
             return 0
         overrides = parse_overrides(args.set)
         from linked_neurons.datasets import DatasetUnavailableError

@@ -53,6 +53,7 @@ def test_the_table_covers_the_paper_at_both_scales():
     assert paper["dataset"] == "cifar10" and paper["epochs"] == 3000
     assert paper["optimizer"] == {
         "name": "sgd", "learning_rate": 0.001, "momentum": 0.9, "nesterov": True, "decay": 1e-6,
+        "epsilon_style": "keras3",
     }
     assert table.resolve("depth", "relu_sqrt2", "paper")["width_multiplier"] == 2**0.5
     assert table.resolve("input_shift", "relu_shift40", "paper")["dataset"] == "mnist"

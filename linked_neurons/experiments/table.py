@@ -1,8 +1,20 @@
 """The experiment table: load it, expand its variants, resolve one run.
 
-A run's configuration is merged from the table's defaults, the scale, the
-experiment, the variant and command-line overrides, then validated against
-`run.schema.yaml`. Errors name the culprit and stop before any training.
+A run's configuration is merged, later layers winning, from: the table's
+defaults, the defaults of its scale, the experiment, the experiment's scale,
+the variant, the rules of its protocol that select it, and command-line
+overrides; then validated against `run.schema.yaml`. Errors name the culprit
+and stop before any training.
+
+A protocol (`protocols` in the table) is a list of rules `{why, when, set}`.
+`text`, the paper's text, has none; `scripts` sets every value where the
+authors' scripts differ from the text. A rule selects a run when each `when`
+key (a run key, dotted for nested ones) has one of the listed values in the
+configuration merged without the protocol (overrides included), so rules
+select by the variant's keys; its `set` then wins over the variant and loses
+to the overrides. `Table.protocol_differences` lists what a protocol changes.
+
+No Keras here: the Snakefile loads this file by path.
 """
 
 import copy
@@ -19,7 +31,12 @@ ACTIVATIONS = ["relu", "lkrelu", "prelu", "lkprelu", "selu", "lkselu", "swish", 
 SCALES = ("quick", "paper")
 # What names a run or schedules it without changing what it computes.
 NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources", "checkpoint_seconds",
-               "convergence", "timed")
+               "convergence", "timed", "protocol")
+# The protocol of the paper's text, against which others are compared.
+TEXT = "text"
+# What a protocol rule may hold, and keys it may not set.
+RULE_KEYS = ("why", "when", "set")
+_UNSETTABLE = ("experiment", "variant", "scale", "protocol")
 
 
 def _package_file(name):
@@ -62,6 +79,38 @@ def merge(base, override):
     return out
 
 
+def flatten(config, prefix=""):
+    """`{"optimizer": {"decay": 0}}` -> `{"optimizer.decay": 0}`."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+_MISSING = object()
+
+
+def _lookup(config, dotted):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _selects(rule, config):
+    """Whether every `when` key of `rule` has one of its values in `config`."""
+    for key, allowed in (rule.get("when") or {}).items():
+        allowed = allowed if isinstance(allowed, list) else [allowed]
+        if _lookup(config, key) not in allowed:
+            return False
+    return True
+
+
 def _expand(entry):
     entry = dict(entry)
     grid = entry.pop("grid", None)
@@ -90,6 +139,8 @@ class Table:
             ) from None
         self.defaults = raw.get("defaults", {})
         self.experiments = raw["experiments"]
+        self.protocols = {TEXT: [], **(raw.get("protocols") or {})}
+        self._check_protocols()
         self._variants = {}
         self._shared = {}
         for name, experiment in self.experiments.items():
@@ -100,10 +151,49 @@ class Table:
                         raise ConfigError(f"{self.path}: {name} has two variants named {vname!r}")
                     variants[vname] = spec
             self._variants[name] = variants
-        for name in self.experiments:  # the table validates as a whole
-            for scale in SCALES:
-                for variant in self._variants[name]:
-                    self.resolve(name, variant, scale)
+        selected = set()
+        for protocol in self.protocols:  # the table validates as a whole
+            for name in self.experiments:
+                for scale in SCALES:
+                    for variant in self._variants[name]:
+                        self.resolve(name, variant, scale, protocol=protocol, _selected=selected)
+        for protocol, rules in self.protocols.items():
+            for index, rule in enumerate(rules):
+                if (protocol, index) not in selected:
+                    raise ConfigError(
+                        f"{self.path}: protocols.{protocol}[{index}] ({rule['why']}) "
+                        f"selects no run: check its `when` {rule.get('when')}"
+                    )
+
+    def _check_protocols(self):
+        """The protocols' rules are well formed (their values are checked by
+        resolving every run under every protocol)."""
+        for protocol, rules in self.protocols.items():
+            if not isinstance(rules, list):
+                raise ConfigError(f"{self.path}: protocols.{protocol} must be a list of rules")
+            for index, rule in enumerate(rules):
+                where = f"{self.path}: protocols.{protocol}[{index}]"
+                if not isinstance(rule, dict) or set(rule) - set(RULE_KEYS):
+                    raise ConfigError(f"{where}: a rule has the keys {', '.join(RULE_KEYS)}")
+                if not isinstance(rule.get("why"), str) or not rule["why"].strip():
+                    raise ConfigError(f"{where}: say `why` in one line")
+                if not isinstance(rule.get("set"), dict) or not rule["set"]:
+                    raise ConfigError(f"{where}: `set` must map keys to the values it sets")
+                if not isinstance(rule.get("when") or {}, dict):
+                    raise ConfigError(f"{where}: `when` must map run keys to values")
+                bad = sorted(set(rule["set"]) & set(_UNSETTABLE))
+                if bad:
+                    raise ConfigError(f"{where}: a rule cannot set {', '.join(bad)}")
+                for key, values in (rule.get("when") or {}).items():
+                    if key.split(".")[0] not in SCHEMA["properties"]:
+                        raise ConfigError(f"{where}: `when` names an unknown run key {key!r}")
+                    values = values if isinstance(values, list) else [values]
+                    known = {"experiment": self.experiments, "scale": SCALES}.get(key)
+                    for value in values:
+                        if known is not None and value not in known:
+                            raise ConfigError(
+                                f"{where}: unknown {key} {value!r}: use one of {', '.join(known)}"
+                            )
 
     def variants(self, experiment):
         self._check_experiment(experiment)
@@ -116,8 +206,13 @@ class Table:
                 f"{', '.join(self.experiments)}"
             )
 
-    def resolve(self, experiment, variant, scale="quick", overrides=None, seed=None):
-        """The validated configuration of one run."""
+    def resolve(self, experiment, variant, scale="quick", overrides=None, seed=None,
+                protocol=None, _selected=None):
+        """The validated configuration of one run.
+
+        `protocol` (default: the overrides', else the table's `protocol` key,
+        `text`) names the protocol whose rules apply; giving it is the same as
+        the override `{"protocol": protocol}`."""
         self._check_experiment(experiment)
         if variant not in self._variants[experiment]:
             raise ConfigError(
@@ -132,38 +227,104 @@ class Table:
         config = merge(config, {k: v for k, v in exp.items() if k not in ("variants", "scales")})
         config = merge(config, exp.get("scales", {}).get(scale))
         config = merge(config, self._variants[experiment][variant])
+        overrides = dict(overrides or {})
+        if protocol is not None:
+            if overrides.get("protocol", protocol) != protocol:
+                raise ConfigError(
+                    f"protocol {protocol!r} and the override protocol={overrides['protocol']!r} differ"
+                )
+            overrides["protocol"] = protocol
+        names = dict(experiment=experiment, variant=variant, scale=scale)
+        unprotocolled = {**merge(config, overrides), **names}
+        protocol = unprotocolled.get("protocol", TEXT)
+        if protocol not in self.protocols:
+            raise ConfigError(
+                f"{experiment}/{variant}: unknown protocol {protocol!r}: use one of "
+                f"{', '.join(self.protocols)}"
+            )
+        for index, rule in enumerate(self.protocols[protocol]):
+            if _selects(rule, unprotocolled):
+                config = merge(config, rule["set"])
+                if _selected is not None:
+                    _selected.add((protocol, index))
         config = merge(config, overrides)
-        config.update(experiment=experiment, variant=variant, scale=scale)
+        config.update(protocol=protocol, **names)
         if seed is not None:
             config["seed"] = seed
         validate(config)
         return config
 
-    def trained_as(self, experiment, variant, scale="quick", overrides=None):
+    def trained_as(self, experiment, variant, scale="quick", overrides=None, protocol=None):
         """(experiment, variant) of the table's first run that trains exactly
         like this one (same configuration but for NAMING_KEYS): the pipeline
         trains it once and both experiments use it. The paper's Table 6 BN
         networks, for instance, are Table 5's."""
-        key = (scale, repr(overrides))
+        key = (scale, repr(overrides), protocol)
         if key not in self._shared:
             first, index = {}, {}
             for name in self.experiments:
                 for other in self._variants[name]:
-                    config = self.resolve(name, other, scale, overrides)
+                    config = self.resolve(name, other, scale, overrides, protocol=protocol)
                     training = json.dumps({k: v for k, v in config.items() if k not in NAMING_KEYS},
                                           sort_keys=True)
                     index[name, other] = first.setdefault(training, (name, other))
             self._shared[key] = index
-        self.resolve(experiment, variant, scale, overrides)  # names checked
+        self.resolve(experiment, variant, scale, overrides, protocol=protocol)  # names checked
         return self._shared[key][experiment, variant]
 
-    def runs(self, scale="quick", experiments=None, overrides=None):
+    def runs(self, scale="quick", experiments=None, overrides=None, protocol=None):
         """(experiment, variant, seed) of every run at `scale`."""
         for experiment in experiments or self.experiments:
             for variant in self.variants(experiment):
-                config = self.resolve(experiment, variant, scale, overrides)
+                config = self.resolve(experiment, variant, scale, overrides, protocol=protocol)
                 for seed in config["seeds"]:
                     yield experiment, variant, seed
+
+    def protocol_differences(self, scale="paper", experiments=None, protocol=None,
+                             overrides=None, other="scripts"):
+        """Where protocol `other` (default scripts) and the paper's text give a
+        run different values, for the article's method section and
+        `linked-neurons list`.
+
+        Returns one dict per (experiment, key, text value, other's value), in
+        table order: `experiment`; `key` (dotted for nested keys); `text` and
+        `scripts` (the two values; the latter under `other`'s name);
+        `variants`, the variants it concerns, and `all_variants`, whether that
+        is every variant of the experiment; `why`, the rule's; and `used`, the
+        protocol this build uses (`protocol`, else the overrides', else the
+        table's default), so `text` or `other`. Command-line `overrides`
+        apply to both sides, so a key they set differs nowhere.
+        """
+        overrides = dict(overrides or {})
+        used = protocol or overrides.pop("protocol", None)
+        overrides.pop("protocol", None)
+        for name in (other, used):
+            if name is not None and name not in self.protocols:
+                raise ConfigError(f"unknown protocol {name!r}: use one of {', '.join(self.protocols)}")
+        rows = {}
+        for experiment in experiments or self.experiments:
+            for variant in self.variants(experiment):
+                applied = set()
+                before = flatten(self.resolve(experiment, variant, scale, overrides, protocol=TEXT))
+                after = flatten(self.resolve(experiment, variant, scale, overrides,
+                                             protocol=other, _selected=applied))
+                if used is None:
+                    used = self.resolve(experiment, variant, scale, overrides)["protocol"]
+                for key in sorted(set(before) | set(after)):
+                    if key == "protocol" or before.get(key) == after.get(key):
+                        continue
+                    why = [self.protocols[other][index]["why"] for _, index in sorted(applied)
+                           if key in flatten(self.protocols[other][index]["set"])]
+                    row = rows.setdefault(
+                        (experiment, key, json.dumps(before.get(key)), json.dumps(after.get(key))),
+                        {"experiment": experiment, "key": key, "text": before.get(key),
+                         other: after.get(key), "variants": [], "why": why[-1] if why else ""},
+                    )
+                    row["variants"].append(variant)
+        for row in rows.values():
+            row["all_variants"] = row["variants"] == self.variants(row["experiment"])
+            row["used"] = used
+        return list(rows.values())
 
 
 def validate(config):
