@@ -122,7 +122,7 @@ def _remove(tmp):
 def _ours(error, *paths):
     """Whether an OSError raised by a caller's writer is about our file (a full
     disk, a failed write) rather than about another file it opened."""
-    return error.filename is None or os.fspath(error.filename) in {os.fspath(p) for p in paths}
+    return error.filename is None or str(error.filename) in {str(p) for p in paths}
 
 
 def atomic_write_with(path, write, *, by_name=False):

@@ -182,6 +182,10 @@ def _refusal(run_dir, lock, record):
             f"or if that process is gone, delete {lock}")
 
 
+def _same_file(a, b):
+    return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
+
+
 @contextlib.contextmanager
 def _host_mutex(path):
     """An exclusive flock on `path`, created and removed around the block. It
@@ -206,7 +210,7 @@ def _host_mutex(path):
             except FileNotFoundError:
                 current = None
             mine = os.fstat(fd)
-            if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
+            if current is not None and _same_file(current, mine):
                 break
         except BaseException:
             os.close(fd)
@@ -306,10 +310,12 @@ class RunLock:
                 raise RunLockedError(_refusal(run_dir, lock, None))
             if not _stale(current):
                 raise RunLockedError(_refusal(run_dir, lock, current))
-            if not self._take_over(lock, current, stat):
+            removed = self._take_over(lock, current, stat)
+            if removed is None:
                 raise RunLockedError(_refusal(run_dir, lock, current))
-            log.warning("took over the stale lock %s of PID %s on host %s, which is gone",
-                        lock, current["pid"], current["host"])
+            if removed:
+                log.warning("removed the stale lock %s of PID %s on host %s, which is gone",
+                            lock, current["pid"], current["host"])
         raise RunLockedError(_refusal(run_dir, lock, holder(run_dir, self.name)))
 
     @staticmethod
@@ -322,31 +328,30 @@ class RunLock:
         except BaseException as error:
             with contextlib.suppress(OSError):
                 os.unlink(lock)
-            if isinstance(error, OSError):
-                raise OSError(error.errno, f"cannot write {lock}: {error.strerror}",
-                              str(lock)) from error
+            if isinstance(error, OSError) and error.filename is None:
+                raise OSError(error.errno, error.strerror, str(lock)) from error
             raise
 
     @staticmethod
     def _take_over(lock, seen, seen_stat):
         """Remove the stale lock `seen` (the file of `seen_stat`) if it is still
-        there, under a host-wide mutex; False if that is not possible here."""
+        there, under a host-wide mutex: True if removed, False if it was gone
+        or replaced meanwhile (look again), None if that is not possible here."""
         if fcntl is None:
-            return False
+            return None
         mutex = lock.with_name(lock.name + ".takeover")
         try:
             with _TAKEOVER, _host_mutex(mutex):
                 found = _read(lock)
                 if found is None:
-                    return True  # gone already: try to take it
+                    return False  # gone already: try to take it
                 current, stat = found
-                if ((stat.st_ino, stat.st_dev) != (seen_stat.st_ino, seen_stat.st_dev)
-                        or current != seen):
-                    return True  # replaced meanwhile: look again
+                if not _same_file(stat, seen_stat) or current != seen:
+                    return False  # replaced meanwhile: look again
                 os.unlink(lock)
                 return True
         except OSError as error:
             if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EAGAIN, errno.EACCES,
                                errno.EPERM, errno.EROFS):
-                return False
+                return None
             raise
