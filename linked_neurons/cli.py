@@ -1,14 +1,15 @@
 """`linked-neurons`: list the experiments of the article, train one run.
 
     linked-neurons list [EXPERIMENT] [--scale quick|paper] [--protocol text|scripts]
-    linked-neurons train EXPERIMENT VARIANT [--seed N] [--scale quick|paper]
-                         [--out DIR] [--set KEY=VALUE ...]
+    linked-neurons train EXPERIMENT VARIANT [--seed N [N ...]] [--scale quick|paper]
+                         [--out DIR] [--set KEY=VALUE ...] [--group-mode MODE]
+                         [--exclusive] [--replace]
 
 The Keras backend is KERAS_BACKEND's (the pipeline sets jax).
 """
 
 import argparse
-import importlib.util
+import importlib.metadata
 import logging
 import sys
 
@@ -34,12 +35,26 @@ def _parser():
         help="resolve the runs under this protocol (default: the table's, text); either way "
         "the values where the authors' scripts differ from the paper's text are listed",
     )
-    trainer = sub.add_parser("train", help="train one run")
+    trainer = sub.add_parser("train", help="train one run, or one run per seed in one process")
     trainer.add_argument("experiment")
     trainer.add_argument("variant")
-    trainer.add_argument("--seed", type=int, help="default: the experiment's first seed")
+    trainer.add_argument("--seed", type=int, nargs="+",
+                         help="one or more seeds, trained as a group (default: the experiment's first)")
     trainer.add_argument("--scale", default="quick", choices=("quick", "paper"))
-    trainer.add_argument("--out", help="default: results/SCALE/runs/EXPERIMENT/VARIANT/SEED")
+    trainer.add_argument(
+        "--out",
+        help="the run's directory; with several seeds, {seed} marks where they differ "
+        "(default: results/SCALE/runs/EXPERIMENT/VARIANT/{seed})",
+    )
+    trainer.add_argument(
+        "--group-mode", default="auto", choices=("auto", "sequential", "vmap"),
+        help="several seeds: one after another on one compiled model, or at once, vmapped "
+        "(jax); auto: vmap on a GPU or TPU, sequential elsewhere",
+    )
+    trainer.add_argument("--exclusive", action="store_true",
+                         help="record that this job has its device to itself (timed runs)")
+    trainer.add_argument("--replace", action="store_true",
+                         help="retrain a directory that holds a run of another configuration or code")
     trainer.add_argument(
         "--set",
         action="append",
@@ -82,9 +97,16 @@ def _list(table, experiment, scale, protocol=None):
 
 
 def missing_packages(command):
-    """The distributions of the `cli` extra that `command` needs and lacks."""
-    return [CLI_EXTRA[module] for module in NEEDS[command]
-            if importlib.util.find_spec(module) is None]
+    """The distributions of the `cli` extra that `command` needs and lacks
+    (by their installed metadata: the pipeline's lean entry hides modules a
+    run does not import, such as scikit-learn, from `import`)."""
+    missing = []
+    for module in NEEDS[command]:
+        try:
+            importlib.metadata.distribution(CLI_EXTRA[module])
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(CLI_EXTRA[module])
+    return missing
 
 
 def main(argv=None):
@@ -110,31 +132,32 @@ def main(argv=None):
             return 0
         overrides = parse_overrides(args.set)
         from linked_neurons.datasets import DatasetUnavailableError
-        from linked_neurons.experiments.train import train
+        from linked_neurons.experiments.io import DamagedFileError
+        from linked_neurons.experiments.io import OutputError
+        from linked_neurons.experiments.lock import RunLockedError
+        from linked_neurons.experiments.train import Interrupted
+        from linked_neurons.experiments.train import describe
+        from linked_neurons.experiments.train import train_group
 
+        seeds = args.seed or [table.resolve(args.experiment, args.variant, args.scale,
+                                            overrides)["seeds"][0]]
         try:
-            metrics = train(
-                args.experiment,
-                args.variant,
-                seed=args.seed,
-                scale=args.scale,
-                out=args.out,
-                overrides=overrides,
-                table=table,
-            )
-        except DatasetUnavailableError as error:
+            results = train_group(args.experiment, args.variant, seeds, scale=args.scale,
+                                  out=args.out, overrides=overrides, table=table,
+                                  mode=args.group_mode, exclusive=args.exclusive,
+                                  replace=args.replace)
+        except Interrupted as stop:
+            print(f"linked-neurons: interrupted: {stop}", file=sys.stderr)
+            return 128 + int(stop.signum)
+        except (DatasetUnavailableError, DamagedFileError, OutputError, RunLockedError) as error:
             print(f"linked-neurons: error: {error}", file=sys.stderr)
             return 1
     except ConfigError as error:
         print(f"linked-neurons: error: {error}", file=sys.stderr)
         return 2
-    status = "diverged" if metrics["diverged"] else "done"
-    print(
-        f"{status}: {metrics['experiment']}/{metrics['variant']} seed {metrics['seed']}: "
-        f"best val_accuracy {metrics['best_val_accuracy']} after {metrics['epochs_run']} epochs"
-    )
+    for metrics in results:
+        print(describe(metrics))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

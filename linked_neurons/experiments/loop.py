@@ -1,15 +1,29 @@
-"""The training loop of one epoch.
+"""The training loops: batches of an epoch, one model or several seeds at once.
 
-`train_loop: fit` (the default) trains the epoch with `model.fit` on the
-epoch's batches, compiled (`jit_compile=True`).
+`EpochRunner` trains one compiled Keras model:
 
-`train_loop: scan` (jax only) puts the training set on the device once and
-makes an epoch one jitted `lax.scan` of Keras's own `train_step` over its
-batches, taken from the device-resident data in the epoch's order: no Python
-and no host transfer between steps. It gives the same losses as `fit` (the
-tests check it), and is meant for accelerators, where a small network's step
-is shorter than Python's dispatch of it; on the CPU it measured slower than
-`fit` (XLA's CPU loops), so it is not the default.
+- `train_loop: fit` (the default) trains a span of the epoch's batches with
+  `model.fit`, compiled (`jit_compile=True`). The runner calls it for spans
+  short enough that a stop signal is answered within seconds, at a batch
+  boundary, and for the whole epoch where that is quick.
+- `train_loop: scan` (jax only) puts the training set on the device once and
+  makes an epoch one jitted `lax.scan` of Keras's own `train_step` over its
+  batches: no Python and no host transfer between steps. It gives the same
+  losses as `fit` (the tests check it), and is meant for accelerators, where a
+  small network's step is shorter than Python's dispatch of it; on the CPU it
+  measured slower than `fit` (XLA's CPU loops). An epoch is its smallest span.
+
+`SeedsRunner` (jax only) trains the seeds of one variant at once: their
+states stacked on a leading axis and Keras's own `train_step`, `jax.vmap`-ed
+over it, one compiled program and one batched step per batch. Each seed keeps
+its own weights, optimizer state, batch order, dropout and augmentation
+randomness and normalization statistics. A span is a Python loop over the
+jitted, vmapped step (asynchronous on accelerators): any span length, one
+compilation. Meant for accelerators: on a CPU,
+XLA runs a convolution vmapped over its weights as a grouped convolution,
+slower than the seeds one after another (../../benchmarks/groups.py).
+
+Both return a span's mean training loss and accuracy over its batches.
 """
 
 import keras
@@ -17,7 +31,7 @@ import numpy as np
 
 
 class EpochRunner:
-    """Runs training epochs of `model` on (x, y) in batches of `batch`."""
+    """Runs spans of training epochs of `model` on (x, y) in batches of `batch`."""
 
     def __init__(self, model, x, y, batch, scan=False):
         self.model = model
@@ -25,6 +39,7 @@ class EpochRunner:
         self.steps = len(x) // batch
         self.x, self.y = x, y
         self.fast = scan and keras.backend.backend() == "jax"
+        self.min_span = self.steps if self.fast else 1
         if self.fast:
             self._build_jax()
 
@@ -57,13 +72,17 @@ class EpochRunner:
         return (m.trainable_variables, m.non_trainable_variables,
                 m.optimizer.variables, m.metrics_variables)
 
-    def run(self, order):
-        """Train one epoch visiting the samples in `order`; returns its logs."""
+    def run(self, order, start=0, stop=None):
+        """Train on the batches `start` to `stop` of the epoch whose samples
+        come in `order`; returns their mean loss and accuracy."""
+        stop = self.steps if stop is None else stop
         if not self.fast:
-            order = order[: self.steps * self.batch]
-            history = self.model.fit(self.x[order], self.y[order], batch_size=self.batch,
+            index = order[start * self.batch: stop * self.batch]
+            history = self.model.fit(self.x[index], self.y[index], batch_size=self.batch,
                                      epochs=1, shuffle=False, verbose=0).history
             return {key: float(values[-1]) for key, values in history.items()}
+        if (start, stop) != (0, self.steps):
+            raise ValueError("the scan loop trains whole epochs")
         self.model.reset_metrics()
         state = tuple([v.value for v in group] for group in self._variables())
         state, logs = self._epoch(state, self.x, self.y, np.asarray(order, dtype=np.int32))
@@ -71,3 +90,73 @@ class EpochRunner:
             for variable, value in zip(group, values):
                 variable.assign(value)
         return {key: float(value) for key, value in logs.items()}
+
+
+class SeedsRunner:
+    """Trains S states of one compiled model at once (jax): `state` is
+    (trainable, non_trainable, optimizer) lists of arrays stacked over seeds."""
+
+    def __init__(self, model, x, y, xv, yv, batch, val_batch):
+        import jax
+        import jax.numpy as jnp
+
+        self.model = model
+        self.batch, self.val_batch = batch, val_batch
+        self.steps = len(x) // batch
+        model._symbolic_build(data_batch=(x[:batch], y[:batch]))
+        self.metrics_init = [np.asarray(v.value) for v in model.metrics_variables]
+        self.x, self.y = jax.device_put(x), jax.device_put(y)
+        self.xv, self.yv = xv, yv
+
+        def train(state, metrics, x, y, index):
+            logs, (trainable, non_trainable, optimizer, metrics) = model.train_step(
+                (*state, metrics), (jnp.take(x, index, axis=0), jnp.take(y, index, axis=0)))
+            return (trainable, non_trainable, optimizer), metrics, logs
+
+        def evaluate(state, metrics, x, y):
+            trainable, non_trainable, _ = state
+            logs, (_, _, metrics) = model.test_step((trainable, non_trainable, metrics), (x, y))
+            return metrics, logs
+
+        # One compiled program, one batched step per batch for all seeds.
+        self._train = jax.jit(jax.vmap(train, in_axes=(0, 0, None, None, 0)), donate_argnums=(0, 1))
+        self._evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None, None)))
+
+    def _fresh_metrics(self, seeds):
+        import jax.numpy as jnp
+
+        return [jnp.stack([jnp.asarray(m)] * seeds) for m in self.metrics_init]
+
+    @staticmethod
+    def stack(states):
+        """Per-seed (trainable, non_trainable, optimizer) lists -> one stacked state."""
+        import jax.numpy as jnp
+
+        return tuple([jnp.stack([s[g][i] for s in states]) for i in range(len(states[0][g]))]
+                     for g in range(3))
+
+    @staticmethod
+    def unstack(state, seed):
+        """The (trainable, non_trainable, optimizer) arrays of the `seed`-th state."""
+        return tuple([np.asarray(v[seed]) for v in group] for group in state)
+
+    def run(self, state, orders, start=0, stop=None):
+        """Train every seed on batches `start` to `stop` of its own `orders`
+        row; returns (state, {key: per-seed array of the span's means})."""
+        stop = self.steps if stop is None else stop
+        orders = np.asarray(orders, dtype=np.int32)
+        metrics = self._fresh_metrics(len(orders))
+        logs = None
+        for step in range(start, stop):
+            index = orders[:, step * self.batch: (step + 1) * self.batch]
+            state, metrics, logs = self._train(state, metrics, self.x, self.y, index)
+        return state, {key: np.asarray(value) for key, value in logs.items()}
+
+    def evaluate(self, state):
+        """Validation loss and accuracy of every seed: {key: per-seed array}."""
+        metrics = self._fresh_metrics(state[0][0].shape[0])
+        logs = None
+        for start in range(0, len(self.xv), self.val_batch):
+            stop = start + self.val_batch
+            metrics, logs = self._evaluate(state, metrics, self.xv[start:stop], self.yv[start:stop])
+        return {key: np.asarray(value) for key, value in logs.items()}

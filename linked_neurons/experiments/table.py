@@ -18,6 +18,7 @@ No Keras here: the Snakefile loads this file by path.
 """
 
 import copy
+import hashlib
 import itertools
 import json
 import os
@@ -29,9 +30,25 @@ import yaml
 
 ACTIVATIONS = ["relu", "lkrelu", "prelu", "lkprelu", "selu", "lkselu", "swish", "lkswish"]
 SCALES = ("quick", "paper")
-# What names a run or schedules it without changing what it computes.
-NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources", "checkpoint_seconds",
-               "convergence", "timed", "protocol")
+# What names, schedules or judges a run without changing what it computes (a
+# protocol's effect is in the keys it sets).
+NAMING_KEYS = ("experiment", "variant", "seed", "title", "seeds", "resources",
+               "checkpoint_seconds", "convergence", "timed", "protocol")
+# The package's files that a training run executes and whose edits can change
+# its numbers (relative to the package). Reading, naming and scheduling code
+# (this table, the CLI, file and lock helpers) is not here.
+CODE = (
+    "__init__.py",
+    "activations.py",
+    "datasets.py",
+    "layers/*.py",
+    "experiments/models.py",
+    "experiments/train.py",
+    "experiments/loop.py",
+    "experiments/optimizers.py",
+    "experiments/schedules.py",
+    "experiments/checkpoint.py",
+)
 # The protocol of the paper's text, against which others are compared.
 TEXT = "text"
 # What a protocol rule may hold, and keys it may not set.
@@ -265,9 +282,7 @@ class Table:
             for name in self.experiments:
                 for other in self._variants[name]:
                     config = self.resolve(name, other, scale, overrides, protocol=protocol)
-                    training = json.dumps({k: v for k, v in config.items() if k not in NAMING_KEYS},
-                                          sort_keys=True)
-                    index[name, other] = first.setdefault(training, (name, other))
+                    index[name, other] = first.setdefault(config_digest(config), (name, other))
             self._shared[key] = index
         self.resolve(experiment, variant, scale, overrides, protocol=protocol)  # names checked
         return self._shared[key][experiment, variant]
@@ -327,6 +342,58 @@ class Table:
         return list(rows.values())
 
 
+# --- what a run trains: its fingerprint ---------------------------------------
+#
+# A run is stale when its training configuration or the code it executes
+# changes: the runner retrains it (or refuses, from the command line) and the
+# pipeline passes the digests to Snakemake as the training job's params, so
+# that Snakemake's own rerun triggers see them. Names, titles, seeds lists,
+# resources, the checkpoint period, the convergence criterion and where the
+# project lives do not change what a run trains, so they are not part of it.
+
+
+def training_config(config):
+    """The part of a run configuration that determines what it trains."""
+    return {key: value for key, value in config.items() if key not in NAMING_KEYS}
+
+
+def digest(data, length=12):
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def config_digest(config):
+    return digest(training_config(config))
+
+
+def _package_root():
+    return Path(__file__).resolve().parents[1]
+
+
+def code_files(package=None):
+    package = Path(package or _package_root())
+    files = set()
+    for pattern in CODE:
+        files.update(package.glob(pattern))
+    return sorted(files)
+
+
+def code_digest(package=None):
+    """A digest of the contents of the code a run executes (paths relative to
+    the package, so a moved or copied project has the same digest)."""
+    package = Path(package or _package_root())
+    sha = hashlib.sha256()
+    for path in code_files(package):
+        sha.update(str(path.relative_to(package)).encode() + b"\0")
+        sha.update(path.read_bytes() + b"\0")
+    return sha.hexdigest()[:12]
+
+
+def fingerprint(config, code=None):
+    """{"config": ..., "code": ...}: a run with another fingerprint is another run."""
+    return {"config": config_digest(config), "code": code or code_digest()}
+
+
 def validate(config):
     """Raise ConfigError naming the first bad key of a run configuration."""
     error = jsonschema.exceptions.best_match(
@@ -365,6 +432,28 @@ def parse_overrides(pairs):
             node = node.setdefault(part, {})
         node[leaf] = _scalar(value)
     return overrides
+
+
+def coerce_overrides(overrides, schema=None):
+    """Overrides whose values came as text (Snakemake's `--config 'set={epochs:
+    2}'` reads every value of a mapping as a string) with the types the run
+    schema asks for: a string where the schema admits no string is read as a
+    YAML value, so "2" becomes 2 for `epochs` and stays "2" for `title`."""
+    schema = schema or SCHEMA
+    out = {}
+    for key, value in (overrides or {}).items():
+        spec = schema.get("properties", {}).get(key, {})
+        if isinstance(value, dict):
+            out[key] = coerce_overrides(value, spec)
+            continue
+        types = spec.get("type", [])
+        types = types if isinstance(types, list) else [types]
+        if isinstance(value, str) and "string" not in types and "enum" not in spec:
+            value = _scalar(value)
+        elif isinstance(value, list) and spec.get("items", {}).get("type") not in (None, "string"):
+            value = [_scalar(v) if isinstance(v, str) else v for v in value]
+        out[key] = value
+    return out
 
 
 def _scalar(text):

@@ -1,22 +1,44 @@
-"""One training run: the unit of work of the Snakemake DAG.
+"""Training runs: the unit of work of the Snakemake DAG.
 
-`train(experiment, variant, seed, scale, out)` trains one run of the table and
-writes into `out`:
+`train_group(experiment, variant, seeds, ...)` trains the runs of one variant
+(one per seed) in one process, and `train(...)` one run, as a group of one.
+Each run writes into its own directory:
 
 - TensorBoard event files: per epoch loss, accuracy, val_loss, val_accuracy,
   learning rate and epoch seconds (tags `epoch/...`), and the run's
   hyperparameters for the HParams dashboard; written with TensorBoard's own
   writer, so no TensorFlow is needed and every Keras backend works;
 - `config.json`, the resolved configuration;
-- `metrics.json`, the run's summary (atomically, last);
-- `checkpoint/`, the last finished epoch, from which a killed run resumes.
+- `metrics.json`, the run's summary (`linked_neurons.experiments.metrics`),
+  written atomically and last, with the run's fingerprint (configuration and
+  code, `table.fingerprint`): a finished run with the same fingerprint is not
+  trained again;
+- `checkpoint/`, while it trains: the newest two checkpoints, from which a
+  stopped or killed run resumes exactly (`checkpoint.py`).
+
+A group trains its seeds one after another on one compiled model (the
+`sequential` mode, what CPUs do best, on every backend), or on jax all at once
+as one program vmapped over the seeds (`vmap`, for accelerators); `auto` picks
+`vmap` on a GPU or TPU and `sequential` elsewhere. Either way the group shares
+one process start, one data load and one compilation, and each seed's numbers
+are those it gets when trained alone (tests/test_groups.py states the
+tolerance).
+
+Stop signals (SIGTERM, as SLURM sends at a time limit, and SIGINT) are
+answered at the next batch boundary (`stop_seconds` apart at most): the
+running run saves a checkpoint of where it stands, mid-epoch included, and
+the process exits with 128 + the signal's number and one line naming the run.
+The next start resumes it and ends with the metrics of an uninterrupted run.
+
+The steps, in order: `open_runs` (decide per run: finished, resume or start),
+`load_data`, then per run `start_run` (initial or restored state),
+`train_epoch` (spans of batches, signal-aware), `evaluate`, `end_epoch`
+(events, checkpoint, early stopping) and `finish_run` (dead units, metrics).
 """
 
 import logging
-import math
 import os
-import shutil
-import statistics
+import signal
 import sys
 import time
 import types
@@ -25,14 +47,66 @@ from pathlib import Path
 import numpy as np
 
 from linked_neurons import datasets
+from linked_neurons.experiments.checkpoint import Checkpoints
 from linked_neurons.experiments.io import atomic_write_json
 from linked_neurons.experiments.io import read_json
+from linked_neurons.experiments.metrics import TAGS
+from linked_neurons.experiments.metrics import finite
+from linked_neurons.experiments.metrics import plateaued
+from linked_neurons.experiments.metrics import summarize
 from linked_neurons.experiments.table import ConfigError
 from linked_neurons.experiments.table import Table
+from linked_neurons.experiments.table import fingerprint
+from linked_neurons.experiments.table import flatten
+from linked_neurons.experiments.table import training_config
 
 log = logging.getLogger("linked_neurons.train")
 
-TAGS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+GROUP_MODES = ("auto", "sequential", "vmap")
+#: A stop signal is answered within about this many seconds of training
+#: (LINKED_NEURONS_STOP_SECONDS); SLURM waits 30 s after SIGTERM (KillWait).
+STOP_SECONDS = float(os.environ.get("LINKED_NEURONS_STOP_SECONDS", 5.0))
+
+
+class Interrupted(RuntimeError):
+    """A stop signal ended training; the runs stand saved where they were."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
+
+
+class _StopSignals:
+    """SIGTERM and SIGINT set a flag that the loops read at batch boundaries;
+    a second SIGINT (Ctrl-C twice) stops at once."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.received = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.received == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        log.warning("%s received: saving at the next batch boundary",
+                    signal.Signals(signum).name)
+
+    def __enter__(self):
+        for sig in self.SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no handlers, no stops
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+# --- data --------------------------------------------------------------------
 
 
 def prepare(config):
@@ -64,6 +138,18 @@ def fit_size(images, size):
     return out
 
 
+def epoch_order(config, epoch, n):
+    """The order in which epoch `epoch` (0-based) visits the n samples: drawn
+    from (seed, epoch) alone, so a resumed run sees the batches an
+    uninterrupted one does; the dataset's own order with `shuffle: false`."""
+    if not config.get("shuffle", True):
+        return np.arange(n)
+    return np.random.default_rng([config["seed"], epoch]).permutation(n)
+
+
+# --- model -------------------------------------------------------------------
+
+
 def compile_for_training(model, config, steps_per_epoch):
     """Compile `model` as a run of `config` trains it (also used by benchmarks/gpu.py).
 
@@ -82,10 +168,12 @@ def compile_for_training(model, config, steps_per_epoch):
         jit_compile=True,
         steps_per_execution=config["steps_per_execution"] or whole_epoch,
     )
+    model.optimizer.build(model.trainable_variables)
 
 
-def dead_units(model, x, batch_size=512):
-    """Per activation layer: units (channels) that are zero on every sample."""
+def dead_units(model, x, batch_size=512, probe=None):
+    """Per activation layer: units (channels) that are zero on every sample.
+    `probe` (from a previous call, same model) saves building it again."""
     import keras
     from keras import ops
 
@@ -94,13 +182,14 @@ def dead_units(model, x, batch_size=512):
 
     probed = activation_layers(model)
     if not probed:
-        return {}
-    outputs = []
-    for layer in probed:
-        a = ops.abs(layer.output)
-        axes = tuple(range(1, len(a.shape) - 1))
-        outputs.append(ops.max(a, axis=axes) if axes else a)
-    probe = keras.Model(model.input, outputs)
+        return {}, None
+    if probe is None:
+        outputs = []
+        for layer in probed:
+            a = ops.abs(layer.output)
+            axes = tuple(range(1, len(a.shape) - 1))
+            outputs.append(ops.max(a, axis=axes) if axes else a)
+        probe = keras.Model(model.input, outputs)
     maxima = probe.predict(x, batch_size=batch_size, verbose=0)
     if len(probed) == 1:
         maxima = [maxima]
@@ -112,34 +201,77 @@ def dead_units(model, x, batch_size=512):
             half = silent.shape[-1] // 2
             silent = silent[:half] & silent[half:]
         result[layer.name] = {"dead": int(silent.sum()), "units": int(silent.shape[-1])}
-    return result
+    return result, probe
 
 
-class _Checkpoints:
-    """`epoch-NNNN.keras` + `epoch-NNNN.json` pairs; the newest complete wins."""
+def _seed(seed):
+    """`keras.utils.set_random_seed`, without importing TensorFlow for the
+    other backends: Keras seeds TensorFlow whenever it is installed, which
+    cost 1.6 of a quick run's 4.6 s here. The rest of what it does is seeding
+    Python's and NumPy's generators (Keras's unseeded initializers and seed
+    generators draw from Python's), and torch's."""
+    import random
 
-    def __init__(self, directory):
-        self.dir = Path(directory)
+    import keras
 
-    def latest(self):
-        if not self.dir.is_dir():
-            return None
-        for state in sorted(self.dir.glob("epoch-*.json"), reverse=True):
-            model = state.with_suffix(".keras")
-            if model.exists():
-                return model, read_json(state)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def _seed_states(model):
+    """Indices, in `model.non_trainable_variables`, of the random layers' seed states."""
+    return [i for i, v in enumerate(model.non_trainable_variables) if v.name == "seed_generator_state"]
+
+
+def _epoch_seed_values(model, seed, epoch):
+    """The seed states of every random layer (dropout, augmentation) at the
+    start of epoch `epoch`, from (seed, epoch): a resumed run draws what an
+    uninterrupted one does."""
+    values = {}
+    for n, i in enumerate(_seed_states(model)):
+        dtype = model.non_trainable_variables[i].dtype
+        value = np.random.default_rng([seed, epoch, n]).integers(2**30)
+        values[i] = np.array([value, 0], dtype=dtype)
+    return values
+
+
+def _device():
+    """The device runs train on, in words."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"{device.platform}: {device.device_kind}"
+    if backend == "torch":
+        import torch
+
+        return f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"gpu: {gpus[0].name}" if gpus else "cpu"
+
+
+def _environment():
+    try:
+        from linked_neurons.experiments.provenance import environment
+    except ImportError:  # pragma: no cover - older checkouts
         return None
+    return environment()
 
-    def save(self, model, state):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        stem = self.dir / f"epoch-{len(state['history']):04d}"
-        tmp = self.dir / f".{stem.name}.tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, stem.with_suffix(".keras"))
-        atomic_write_json(stem.with_suffix(".json"), state)
-        for old in self.dir.glob("epoch-*"):
-            if old.stem != stem.name:
-                old.unlink(missing_ok=True)
+
+# --- events ------------------------------------------------------------------
 
 
 class _Events:
@@ -168,7 +300,7 @@ class _Events:
 
         flat = {
             key: value
-            for key, value in _flatten(config).items()
+            for key, value in flatten(config).items()
             if isinstance(value, (str, bool, int, float)) and key != "title"
         }
         metrics = [hp.Metric(f"epoch/{tag}") for tag in ("val_accuracy", "val_loss")]
@@ -186,119 +318,287 @@ class _Events:
         self.writer.close()
 
 
-def _flatten(config, prefix=""):
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def _first_difference(old, new):
+    old, new = flatten(old), flatten(new)
+    key = next((k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)), None)
+    return key, old.get(key), new.get(key)
 
 
-def _reseed(model, seed, epoch):
-    """Set the state of every random layer (dropout, augmentation) from
-    (seed, epoch): Keras does not save it, and a resumed run needs it."""
-    states = [v for v in model.variables if v.name == "seed_generator_state"]
-    for i, state in enumerate(states):
-        value = np.random.default_rng([seed, epoch, i]).integers(2**30)
-        state.assign(np.array([value, 0], dtype=state.dtype))
+# --- one run -----------------------------------------------------------------
 
 
-def _seed(seed):
-    """`keras.utils.set_random_seed`, without importing TensorFlow for the
-    other backends: Keras seeds TensorFlow whenever it is installed, which
-    cost 1.6 of a quick run's 4.6 s here. In a fresh process the rest of what
-    it does is seeding Python's and NumPy's generators, and torch's."""
-    import random
+class Run:
+    """One run of a group: its configuration, directory and progress."""
 
-    import keras
+    def __init__(self, config, out):
+        self.config = config
+        self.seed = config["seed"]
+        self.out = Path(out)
+        self.name = f"{config['experiment']}/{config['variant']} seed {self.seed}"
+        self.fingerprint = fingerprint(config)
+        self.checkpoints = Checkpoints(self.out)
+        self.history = []
+        self.epoch = 0  # finished epochs
+        self.step = 0  # finished batches of the current epoch
+        self.sums = {}  # sum over those batches of their loss and accuracy
+        self.seconds = 0.0  # of the current epoch so far
+        self.resumed_at = []  # [epoch, batch] of each resume
+        self.first_epoch_here = True  # no epoch finished in this process yet
+        self.events = None
+        self.done = False
+        self.stopped_early = False
+        self.saved = time.perf_counter()
+        self.mark = time.perf_counter()  # the end of the previous epoch
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        keras.utils.set_random_seed(seed)
-        return
-    random.seed(seed)
-    np.random.seed(seed)
-    if backend == "torch":
-        import torch
+    @property
+    def metrics_file(self):
+        return self.out / "metrics.json"
 
-        torch.manual_seed(seed)
+    def diverged(self):
+        return any(not (finite(r["loss"]) and finite(r["val_loss"])) for r in self.history)
 
-
-def _finite(value):
-    return value is not None and math.isfinite(value)
-
-
-def summarize(config, history, diverged, params, dead, backend):
-    accs = [r["val_accuracy"] for r in history if _finite(r["val_accuracy"])]
-    seconds = [r["seconds"] for r in history]
-    best = max(range(len(accs)), key=accs.__getitem__) if accs else None
-    return {
-        "experiment": config["experiment"],
-        "variant": config["variant"],
-        "seed": config["seed"],
-        "scale": config["scale"],
-        "best_val_accuracy": accs[best] if accs else None,
-        "best_epoch": best + 1 if accs else None,
-        "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
-        "epochs_run": len(history),
-        "epochs_planned": config["epochs"],
-        "median_epoch_seconds": statistics.median(seconds[1:] or seconds) if seconds else None,
-        "train_seconds": sum(seconds),
-        "params": params,
-        "dead_units": dead,
-        "diverged": diverged,
-        "backend": backend,
-        "history": history,
-    }
+    def state(self):
+        return {"fingerprint": self.fingerprint, "history": self.history, "epoch": self.epoch,
+                "step": self.step, "sums": self.sums, "seconds": self.seconds,
+                "resumed_at": self.resumed_at}
 
 
-def train(
-    experiment,
-    variant,
-    seed=None,
-    scale="quick",
-    out=None,
-    overrides=None,
-    table=None,
-):
-    """Train one run of the article and return its metrics (see module doc).
+def open_runs(runs, replace):
+    """Decide per run: finished (returned as such), or to train. A directory
+    holding another configuration's run is refused unless `replace`."""
+    pending = []
+    for run in runs:
+        config_file = run.out / "config.json"
+        if run.metrics_file.exists():
+            metrics = read_json(run.metrics_file, run.name)
+            if metrics.get("fingerprint") == run.fingerprint:
+                if read_json(config_file, run.name) != run.config:
+                    # Names, title or the convergence criterion changed: not
+                    # what it trained. Summarize again; no training.
+                    _write_summary(run, metrics["history"], dict(_extras(metrics)))
+                log.info("%s is complete; nothing to do", run.out)
+                run.done = True
+                continue
+            if not replace:
+                old = read_json(config_file, run.name) if config_file.exists() else {}
+                key, was, now = _first_difference(training_config(old), training_config(run.config))
+                why = (f"another configuration ({key}: {was!r} there, {now!r} now)" if key
+                       else "other code (the package's sources changed since)")
+                raise ConfigError(
+                    f"{run.out} holds a finished run trained with {why}: pass --replace to "
+                    "retrain it there, or --out to train this one elsewhere"
+                )
+            log.info("%s holds a stale run (%s): retraining", run.out, "replaced")
+            _discard(run)
+        elif config_file.exists() and _training(config_file, run) != training_config(run.config):
+            if not replace:
+                key, was, now = _first_difference(_training(config_file, run),
+                                                  training_config(run.config))
+                raise ConfigError(
+                    f"{run.out} holds an unfinished run of another configuration ({key}: "
+                    f"{was!r} there, {now!r} now): pass --replace to discard it and train "
+                    "this one there, or --out to train this one elsewhere"
+                )
+            _discard(run)
+        pending.append(run)
+    return pending
 
-    A finished run (its metrics.json exists) is returned as it is; a run
-    killed part-way resumes from its last finished epoch and ends with the
-    same metrics as an uninterrupted one.
+
+def _training(config_file, run):
+    """The training configuration of an unfinished run's config.json; a damaged
+    one holds nothing to keep."""
+    try:
+        return training_config(read_json(config_file, run.name))
+    except ValueError as error:
+        log.warning("%s; starting the run afresh", error)
+        return training_config(run.config)
+
+
+def _discard(run):
+    run.metrics_file.unlink(missing_ok=True)
+    run.checkpoints.clear()
+    for stale in run.out.glob("events.out.tfevents.*"):
+        stale.unlink()
+
+
+def _extras(metrics):
+    keys = ("params", "dead_units", "backend", "device", "device_exclusive", "group_mode",
+            "environment", "stopped_early", "resumed_at")
+    return {key: metrics.get(key) for key in keys}
+
+
+def _write_summary(run, history, extras):
+    atomic_write_json(run.out / "config.json", run.config)
+    metrics = summarize(run.config, history, fingerprint=run.fingerprint, **extras)
+    atomic_write_json(run.metrics_file, metrics)
+    return metrics
+
+
+def start_run(run, model, initial):
+    """Set the model's state to the run's: its checkpoint if it has a usable
+    one, else `initial(run)` (the state of a fresh model built with its seed).
+    Returns the (trainable, non_trainable, optimizer) arrays."""
+    from linked_neurons.experiments.checkpoint import state_variables
+
+    atomic_write_json(run.out / "config.json", run.config)
+    variables = state_variables(model)
+    restored = run.checkpoints.load([v.shape for v in variables], run.fingerprint)
+    if restored:
+        values, state = restored
+        run.history, run.epoch, run.step = state["history"], state["epoch"], state["step"]
+        run.sums, run.seconds = state["sums"], state["seconds"]
+        run.resumed_at = [*state.get("resumed_at", []), [run.epoch, run.step]]
+        log.info("resuming %s after epoch %d, batch %d", run.out, run.epoch, run.step)
+    else:
+        if run.checkpoints.dir.exists():
+            log.warning("%s: no usable checkpoint; training from the start", run.out)
+            run.checkpoints.clear()
+        values = initial(run)
+    n_train, n_non = len(model.trainable_variables), len(model.non_trainable_variables)
+    groups = (values[:n_train], values[n_train:n_train + n_non], values[n_train + n_non:])
+    # A resumed run rewrites its event file from the checkpoint, whose history
+    # holds every finished epoch, so the events always agree with it.
+    for stale in run.out.glob("events.out.tfevents.*"):
+        stale.unlink()
+    run.events = _Events(run.out)
+    run.events.hparams(run.config)
+    for record in run.history:
+        run.events.epoch(record)
+    run.mark = run.saved = time.perf_counter()
+    return groups
+
+
+def save(run, values):
+    run.checkpoints.save(values, run.state())
+    run.saved = time.perf_counter()
+
+
+def end_epoch(run, record, values_fn):
+    """Record a finished epoch; checkpoint when due; decide whether the run is done."""
+    now = time.perf_counter()
+    # Wall time since the previous epoch ended (evaluation, events and
+    # checkpoints included); the first epoch after a resume counts only its
+    # training and evaluation, not the restart.
+    resumed = run.first_epoch_here and run.resumed_at
+    record["wall"] = record["seconds"] if resumed else now - run.mark
+    run.mark, run.first_epoch_here = now, False
+    run.history.append(record)
+    run.events.epoch(record)
+    run.epoch += 1
+    run.step, run.sums, run.seconds = 0, {}, 0.0
+    config = run.config
+    if run.diverged():
+        log.warning("%s diverged at epoch %d (loss %s)", run.out, run.epoch, record["loss"])
+        run.done = True
+    elif run.epoch >= config["epochs"]:
+        run.done = True
+    elif plateaued(run.history, config.get("early_stopping")):
+        log.info("%s stopped early at epoch %d: no gain over %d epochs", run.out, run.epoch,
+                 config["early_stopping"]["patience"])
+        run.done = run.stopped_early = True
+    elif now - run.saved >= config["checkpoint_seconds"]:
+        save(run, values_fn())
+
+
+def finish_run(run, model, xv, common, probe=None):
+    """Dead units, the summary, metrics.json; the checkpoints go."""
+    run.events.close()
+    dead, probe = ({}, probe) if run.diverged() else dead_units(model, xv, probe=probe)
+    extras = {**common, "params": model.count_params(), "dead_units": dead,
+              "stopped_early": run.stopped_early, "resumed_at": run.resumed_at}
+    metrics = _write_summary(run, run.history, extras)
+    run.checkpoints.clear()
+    return metrics, probe
+
+
+def _record(sums, steps, seconds, val, learning_rate, epoch):
+    record = {key: sums[key] / steps for key in ("loss", "accuracy")}
+    record.update(val_loss=float(val["loss"]), val_accuracy=float(val["accuracy"]),
+                  learning_rate=learning_rate, seconds=seconds, epoch=epoch)
+    return record
+
+
+def _span(steps_left, step_seconds):
+    """Batches to train before looking for a stop signal again."""
+    if step_seconds is None:
+        return min(steps_left, 16)
+    return max(1, min(steps_left, int(STOP_SECONDS / max(step_seconds, 1e-6))))
+
+
+def _interrupt(run, signals):
+    name = signal.Signals(signals.received).name
+    where = (f"saved after epoch {run.epoch}, batch {run.step}" if run.events
+             else "not started")
+    return Interrupted(
+        f"{name}: {run.name} {where} ({run.out}); run the same command again to "
+        "resume it", signals.received,
+    )
+
+
+# --- a group -----------------------------------------------------------------
+
+
+def train(experiment, variant, seed=None, scale="quick", out=None, overrides=None, table=None,
+          **options):
+    """Train one run of the article and return its metrics (see the module doc).
+
+    A finished run (its metrics.json exists, same fingerprint) is returned as
+    it is; a run stopped or killed part-way resumes from its last checkpoint
+    and ends with the same metrics as an uninterrupted one.
     """
     table = table if isinstance(table, Table) else Table(table)
-    config = table.resolve(experiment, variant, scale, overrides, seed)
     if seed is None:
-        config["seed"] = seed = config["seeds"][0]
-    out = Path(out or Path("results") / scale / "runs" / experiment / variant / str(seed))
-    config_file, metrics_file = out / "config.json", out / "metrics.json"
-    if config_file.exists() and read_json(config_file) != config:
-        old = _flatten(read_json(config_file))
-        new = _flatten(config)
-        key = next(k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
-        raise ConfigError(
-            f"{out} holds a run with another configuration ({key}: "
-            f"{old.get(key)!r} there, {new.get(key)!r} now): use another --out "
-            "or remove that directory"
-        )
-    if metrics_file.exists():
-        log.info("%s is complete; nothing to do", out)
-        return read_json(metrics_file)
-    atomic_write_json(config_file, config)
-    return _fit(config, out)
+        seed = table.resolve(experiment, variant, scale, overrides)["seeds"][0]
+    return train_group(experiment, variant, [seed], scale, out, overrides, table, **options)[0]
 
 
-def _fit(config, out):
+def run_directory(out, experiment, variant, scale, seed, several):
+    """A run's directory: `out` with `{seed}` replaced (`out` itself for a
+    single run), by default results/SCALE/runs/EXPERIMENT/VARIANT/SEED."""
+    if out is None:
+        return Path("results") / scale / "runs" / experiment / variant / str(seed)
+    out = str(out)
+    if "{seed}" in out:
+        return Path(out.replace("{seed}", str(seed)))
+    if several:
+        raise ConfigError(f"--out {out}: with several seeds, put {{seed}} where each "
+                          "run's directory differs, e.g. --out runs/{seed}")
+    return Path(out)
+
+
+def train_group(experiment, variant, seeds, scale="quick", out=None, overrides=None, table=None,
+                mode="auto", exclusive=False, replace=False):
+    """Train the runs of `variant` for each of `seeds` in this process and
+    return their metrics (in `seeds` order). `out`: the run directory, with
+    `{seed}` where runs differ (default results/SCALE/runs/EXPERIMENT/VARIANT/{seed}).
+    `exclusive`: the scheduler gave this job its device alone (recorded with
+    the runs' times). `replace`: retrain a directory that holds a run of
+    another configuration or code (the pipeline's reruns) instead of refusing."""
+    from linked_neurons.experiments.lock import RunLock
+
+    if mode not in GROUP_MODES:
+        raise ConfigError(f"unknown group mode {mode!r}: use one of {', '.join(GROUP_MODES)}")
+    table = table if isinstance(table, Table) else Table(table)
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    runs = [Run(table.resolve(experiment, variant, scale, overrides, seed),
+                run_directory(out, experiment, variant, scale, seed, len(seeds) > 1))
+            for seed in seeds]
+    for run in runs:
+        run.out.mkdir(parents=True, exist_ok=True)
+    with RunLock(*[run.out for run in runs]):
+        pending = open_runs(runs, replace)
+        if pending:
+            _train(pending, mode, exclusive)
+    return [read_json(run.metrics_file) for run in runs]
+
+
+def _train(runs, mode, exclusive):
     import keras
 
     from linked_neurons.experiments import schedules  # noqa: F401 (registers it)
-    from linked_neurons.experiments.loop import EpochRunner
-    from linked_neurons.experiments.models import build_model
 
-    if keras.backend.backend() == "jax":
+    backend = keras.backend.backend()
+    if backend == "jax":
         import jax
 
         # The partitionable threefry (jax's default) takes seconds to compile
@@ -306,7 +606,16 @@ def _fit(config, out):
         # the 8 s that All-CNN's training step took. One device needs no
         # partitioning; the random bits differ but stay seeded.
         jax.config.update("jax_threefry_partitionable", False)
-    _seed(config["seed"])
+        if mode == "auto":
+            mode = "vmap" if jax.devices()[0].platform in ("gpu", "tpu") and len(runs) > 1 \
+                else "sequential"
+    elif mode == "vmap":
+        raise ConfigError(f"group mode vmap needs the jax backend, not {backend}")
+    else:
+        mode = "sequential"
+    config = runs[0].config
+    if config["train_loop"] == "scan" and mode == "vmap":
+        log.info("train_loop scan: the vmapped group runs its own scan")
     if config["precision"] != "float32":
         keras.config.set_dtype_policy(config["precision"])
     (x, y), (xv, yv) = prepare(config)
@@ -317,56 +626,197 @@ def _fit(config, out):
             f"{config['experiment']}/{config['variant']}: batch_size {batch} is "
             f"larger than the {len(x)} training samples"
         )
-    checkpoints = _Checkpoints(out / "checkpoint")
-    resumed = checkpoints.latest()
-    if resumed:
-        model = keras.saving.load_model(resumed[0])
-        history = resumed[1]["history"]
-        log.info("resuming %s after epoch %d", out, len(history))
-    else:
-        model = build_model(config, x.shape[1:], datasets.num_classes(config["dataset"]))
-        compile_for_training(model, config, steps)
-        history = []
-    # A resumed run rewrites its event file from the checkpoint, whose history
-    # holds every finished epoch, so the events always agree with it.
-    for stale in out.glob("events.out.tfevents.*"):
-        stale.unlink()
-    events = _Events(out)
-    events.hparams(config)
-    for record in history:
-        events.epoch(record)
-    runner = EpochRunner(model, x, y, batch, scan=config["train_loop"] == "scan")
-    diverged = any(not _finite(r["loss"]) for r in history)
+    common = {"backend": backend, "device": _device(), "group_mode": mode,
+              "device_exclusive": bool(exclusive) and (mode != "vmap" or len(runs) == 1),
+              "environment": _environment()}
+    num_classes = datasets.num_classes(config["dataset"])
+    with _StopSignals() as signals:
+        if mode == "vmap":
+            _train_vmapped(runs, (x, y), (xv, yv), steps, num_classes, common, signals)
+        else:
+            _train_sequential(runs, (x, y), (xv, yv), steps, num_classes, common, signals)
+
+
+def _fresh_values(run, shape, num_classes):
+    """The initial state of `run`: a model built with its seed, as a run
+    trained alone starts, and a new optimizer's variables."""
+    from linked_neurons.experiments.checkpoint import state_variables
+    from linked_neurons.experiments.models import build_model
+
+    _seed(run.seed)
+    model = build_model(run.config, shape, num_classes)
+    compile_for_training(model, run.config, 1)
+    return _values(state_variables(model))
+
+
+def _build(config, shape, num_classes, steps):
+    from linked_neurons.experiments.models import build_model
+
+    _seed(config["seed"])
+    model = build_model(config, shape, num_classes)
+    compile_for_training(model, config, steps)
+    return model
+
+
+def _values(variables):
+    """The variables' values as NumPy arrays, on every backend."""
+    from keras import ops
+
+    return [ops.convert_to_numpy(v.value) for v in variables]
+
+
+def _assign(variables, values):
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def _train_sequential(runs, data, val, steps, num_classes, common, signals):
+    """The runs one after another on one compiled model: each starts from its
+    own initial (or restored) state, so it trains as it would alone."""
+    from linked_neurons.experiments.checkpoint import state_variables
+    from linked_neurons.experiments.loop import EpochRunner
+
+    (x, y), (xv, yv) = data, val
+    shape = x.shape[1:]
+    model = _build(runs[0].config, shape, num_classes, steps)
+    variables = state_variables(model)
+    runner = EpochRunner(model, x, y, runs[0].config["batch_size"],
+                         scan=runs[0].config["train_loop"] == "scan")
     val_batch = min(len(xv), 1024)
-    epoch = len(history)
-    saved = time.perf_counter()
-    while epoch < config["epochs"] and not diverged:
-        # The epoch's order depends on (seed, epoch) alone, so a resumed run
-        # sees the same batches as an uninterrupted one.
-        order = np.random.default_rng([config["seed"], epoch]).permutation(len(x))
-        _reseed(model, config["seed"], epoch)
-        start = time.perf_counter()
-        record = runner.run(order)
-        val = model.evaluate(xv, yv, batch_size=val_batch, return_dict=True, verbose=0)
-        seconds = time.perf_counter() - start
-        epoch += 1
-        record = {key: float(value) for key, value in record.items() if key in TAGS}
-        record.update({f"val_{key}": float(val[key]) for key in ("loss", "accuracy")})
-        # Keras evaluates the schedule at the optimizer's step: the next rate.
-        record.update(epoch=epoch, seconds=seconds, learning_rate=float(model.optimizer.learning_rate))
-        history.append(record)
-        events.epoch(record)
-        diverged = not (_finite(record["loss"]) and _finite(record["val_loss"]))
-        if diverged:
-            log.warning("%s diverged at epoch %d (loss %s)", out, epoch, record["loss"])
-        elif time.perf_counter() - saved >= config["checkpoint_seconds"] and epoch < config["epochs"]:
-            checkpoints.save(model, {"history": history})
-            saved = time.perf_counter()
-    events.close()
-    dead = {} if diverged else dead_units(model, xv)
-    metrics = summarize(
-        config, history, diverged, model.count_params(), dead, keras.backend.backend()
-    )
-    atomic_write_json(out / "metrics.json", metrics)
-    shutil.rmtree(checkpoints.dir, ignore_errors=True)  # the run is complete
-    return metrics
+    step_seconds, probe = None, None
+    for run in runs:
+        groups = start_run(run, model, lambda r: _fresh_values(r, shape, num_classes))
+        _assign(variables, [v for g in groups for v in g])
+        if run.step == 0:
+            seed_values = _epoch_seed_values(model, run.seed, run.epoch)
+            for i, value in seed_values.items():
+                model.non_trainable_variables[i].assign(value)
+        values = lambda: _values(variables)  # noqa: E731
+        while not run.done and run.epoch < run.config["epochs"]:
+            order = epoch_order(run.config, run.epoch, len(x))
+            while run.step < steps:
+                span = steps - run.step if runner.fast else _span(steps - run.step, step_seconds)
+                start = time.perf_counter()
+                logs = runner.run(order, run.step, run.step + span)
+                took = time.perf_counter() - start
+                step_seconds = took / span
+                run.seconds += took
+                run.step += span
+                for key in ("loss", "accuracy"):
+                    run.sums[key] = run.sums.get(key, 0.0) + logs[key] * span
+                if signals.received and run.step < steps:
+                    save(run, values())
+                    raise _interrupt(run, signals)
+            start = time.perf_counter()
+            val_logs = model.evaluate(xv, yv, batch_size=val_batch, return_dict=True, verbose=0)
+            seconds = run.seconds + time.perf_counter() - start
+            # Keras evaluates the schedule at the optimizer's step: the next rate.
+            record = _record(run.sums, steps, seconds, val_logs,
+                             float(model.optimizer.learning_rate), run.epoch + 1)
+            end_epoch(run, record, values)
+            if not run.done:
+                for i, value in _epoch_seed_values(model, run.seed, run.epoch).items():
+                    model.non_trainable_variables[i].assign(value)
+            if signals.received and not run.done:
+                save(run, values())
+                raise _interrupt(run, signals)
+        _, probe = finish_run(run, model, xv, common, probe)
+        if signals.received:
+            later = [r for r in runs if not r.done]
+            if later:
+                raise _interrupt(later[0], signals)
+
+
+def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
+    """The runs at once (jax): one program vmapped over their stacked states.
+    Runs that stand at different places (a resumed group) train in subgroups."""
+    from linked_neurons.experiments.checkpoint import state_variables
+    from linked_neurons.experiments.loop import SeedsRunner
+
+    (x, y), (xv, yv) = data, val
+    shape = x.shape[1:]
+    config = runs[0].config
+    model = _build(config, shape, num_classes, steps)
+    variables = state_variables(model)
+    runner = SeedsRunner(model, x, y, xv, yv, config["batch_size"], min(len(xv), 1024))
+    starts = [start_run(run, model, lambda r: _fresh_values(r, shape, num_classes)) for run in runs]
+    probe = None
+    for epoch, step in sorted({(run.epoch, run.step) for run in runs}):
+        group = [(run, start) for run, start in zip(runs, starts) if (run.epoch, run.step) == (epoch, step)]
+        state = SeedsRunner.stack([start for _, start in group])
+        group = [run for run, _ in group]
+
+        def values(k):
+            return [v for g in SeedsRunner.unstack(state, k) for v in g]
+
+        def reseeded(state, epoch):
+            non_trainable = list(state[1])
+            for i in _seed_states(model):
+                non_trainable[i] = non_trainable[i].at[:].set(np.stack(
+                    [_epoch_seed_values(model, run.seed, epoch)[i] for run in group]))
+            return (state[0], non_trainable, state[2])
+
+        def save_all():
+            for k, run in enumerate(group):
+                if not run.done:
+                    save(run, values(k))
+
+        if step == 0:
+            state = reseeded(state, epoch)
+        step_seconds = None
+        while not all(run.done for run in group):
+            orders = np.stack([epoch_order(run.config, epoch, len(x)) for run in group])
+            while step < steps:
+                span = _span(steps - step, step_seconds)
+                start = time.perf_counter()
+                state, logs = runner.run(state, orders, step, step + span)
+                took = time.perf_counter() - start
+                step_seconds, step = took / span, step + span
+                for k, run in enumerate(group):
+                    if not run.done:
+                        run.seconds += took
+                        run.step = step
+                        for key in ("loss", "accuracy"):
+                            run.sums[key] = run.sums.get(key, 0.0) + float(logs[key][k]) * span
+                if signals.received and step < steps:
+                    save_all()
+                    raise _interrupt(next(r for r in group if not r.done), signals)
+            start = time.perf_counter()
+            val_logs = runner.evaluate(state)
+            took = time.perf_counter() - start
+            rates = _learning_rates(model, state)
+            for k, run in enumerate(group):
+                if run.done:
+                    continue
+                record = _record(run.sums, steps, run.seconds + took,
+                                 {key: v[k] for key, v in val_logs.items()}, rates[k], epoch + 1)
+                end_epoch(run, record, lambda k=k: values(k))
+                if run.done:
+                    _assign(variables, values(k))
+                    _, probe = finish_run(run, model, xv, common, probe)
+            epoch, step = epoch + 1, 0
+            if not all(run.done for run in group):
+                state = reseeded(state, epoch)
+                if signals.received:
+                    save_all()
+                    raise _interrupt(next(r for r in group if not r.done), signals)
+
+
+def _learning_rates(model, state):
+    """Each seed's learning rate at its optimizer's step (as Keras reports it)."""
+    iterations_index = [i for i, v in enumerate(model.optimizer.variables) if v.name == "iteration"]
+    schedule = model.optimizer._learning_rate
+    rates = []
+    for k in range(state[0][0].shape[0]):
+        step = int(np.asarray(state[2][iterations_index[0]][k])) if iterations_index else 0
+        rate = schedule(step) if callable(schedule) else schedule
+        rates.append(float(np.asarray(rate)))
+    return rates
+
+
+def describe(metrics):
+    status = "diverged" if metrics["diverged"] else "done"
+    return (f"{status}: {metrics['experiment']}/{metrics['variant']} seed {metrics['seed']}: "
+            f"best val_accuracy {metrics['best_val_accuracy']} after {metrics['epochs_run']} epochs")
+
+
