@@ -21,10 +21,13 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/paper.smk"
 
 
+# The runs are targets too: Snakemake does not remake a deleted intermediate
+# file whose consumers are up to date, and a deleted run must be retrained.
 rule all:
     default_target: True
     input:
         ALL_OUTPUTS,
+        [run_metrics(experiment) for experiment in EXPERIMENTS],
 
 
 for _experiment in EXPERIMENTS:
@@ -34,3 +37,4 @@ for _experiment in EXPERIMENTS:
             _experiment
         input:
             f"paper/tables/{_experiment}.tex",
+            run_metrics(_experiment),

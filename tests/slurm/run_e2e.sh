@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end test through the SLURM profile, on a real one-node cluster:
 # starts the cluster (cluster.sh up), runs the tiny configuration
-# (tests/tiny.yaml) with `snakemake --profile workflow/profiles/slurm` in a
+# (tests/tiny.yaml) with `snakemake --profile profiles/slurm` in a
 # clean copy of the repository, checks that every training run was a SLURM
 # job (sacct) and that the PDF was built, and tears the cluster down whatever
 # happens. Run as root from the repository root, in the project's venv.
@@ -23,7 +23,7 @@ trap cleanup EXIT
     (cd "$ROOT" && xargs -0 cp --parents -t "$WORK")
 cp "$ROOT/tests/tiny.yaml" "$WORK/tiny.yaml"
 cd "$WORK"
-python -m snakemake --profile workflow/profiles/slurm --configfile tiny.yaml > snakemake.log 2>&1 || {
+python -m snakemake --profile profiles/slurm --configfile tiny.yaml > snakemake.log 2>&1 || {
     tail -n 60 snakemake.log; exit 1; }
 
 # Distinct training runs: a run shared by two experiments is trained once.

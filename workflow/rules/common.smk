@@ -1,12 +1,16 @@
 import importlib.util
 import json
-import shlex
+import os
+import re
 import shutil
 import sys
 
 from snakemake.utils import validate
 
 
+# `--config 'seeds=[1, 2]'` gives strings (Snakemake reads the values of a
+# YAML list or mapping as text): numbers they are.
+config["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in config.get("seeds", [])]
 validate(config, "../schemas/config.schema.yaml")
 
 
@@ -20,30 +24,66 @@ def _load_table_module():
     return table_module
 
 
-_table_module = _load_table_module()
-try:
-    TABLE = _table_module.Table(config["table"])
-    SCALE = config["scale"]
-    EXPERIMENTS = config["experiments"]
-    OVERRIDES = config["set"]
-    for _experiment, _variants in config["variants"].items():
-        for _variant in _variants:
-            TABLE.resolve(_experiment, _variant, SCALE, OVERRIDES)  # names checked
-    RUNS = {
-        experiment: [
-            (variant, seed)
-            for variant in config["variants"].get(experiment) or TABLE.variants(experiment)
-            for seed in (
-                config["seeds"]
-                or TABLE.resolve(experiment, variant, SCALE, OVERRIDES)["seeds"]
-            )
-        ]
-        for experiment in EXPERIMENTS
-    }
-except _table_module.ConfigError as error:
-    raise WorkflowError(f"configuration error: {error}") from None
+# The training jobs run `python` from PATH: the conda environment's under
+# --sdm conda (Snakemake puts it first), else the one running Snakemake.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
 
+T = _load_table_module()
+SCALE = config["scale"]
+EXPERIMENTS = config["experiments"]
 RESULTS = f"results/{SCALE}"
+
+
+def _groups():
+    """The training groups of the selected runs.
+
+    A group is the runs of one trained variant, one per seed, trained by one
+    job in one process: `GROUPS["experiment/directory"]`. A run that trains
+    exactly like a run of another experiment is that run's (Table 6's BN
+    networks are Table 5's). A variant trained as the table says lives in
+    `runs/EXPERIMENT/VARIANT/`; one that overrides or a protocol change
+    lives in `VARIANT+DIGEST/`, DIGEST naming its configuration, so it never
+    mixes with the default runs. Returns (GROUPS, RUNS): RUNS[experiment] is
+    a list of (variant, seed, group key)."""
+    overrides = OVERRIDES
+    groups, runs = {}, {}
+    for experiment in EXPERIMENTS:
+        runs[experiment] = []
+        for variant in config["variants"].get(experiment) or TABLE.variants(experiment):
+            run = TABLE.resolve(experiment, variant, SCALE, overrides)
+            owner = TABLE.trained_as(experiment, variant, SCALE, overrides)
+            trained = TABLE.resolve(*owner, SCALE, overrides)
+            digest = T.config_digest(trained)
+            directory = owner[1]
+            if digest != T.config_digest(TABLE.resolve(*owner, SCALE)):
+                directory = f"{owner[1]}+{digest[:8]}"
+            key = f"{owner[0]}/{directory}"
+            seeds = config["seeds"] or run["seeds"]
+            group = groups.setdefault(key, {
+                "experiment": owner[0], "variant": owner[1], "seeds": [], "timed": False,
+                "config": T.training_config(trained), "resources": trained["resources"],
+                "overrides": overrides,
+            })
+            group["seeds"] = sorted({*group["seeds"], *map(int, seeds)})
+            group["timed"] = group["timed"] or run["timed"]
+            runs[experiment] += [(variant, int(seed), key) for seed in seeds]
+    return groups, runs
+
+
+try:
+    TABLE = T.Table(config["table"])
+    # Every run's overrides: the protocol, then `set` (typed as the run schema says).
+    OVERRIDES = {"protocol": config["protocol"], **T.coerce_overrides(config["set"])}
+    GROUPS, RUNS = _groups()
+except T.ConfigError as error:
+    raise WorkflowError(f"configuration error: {error}") from None
+CODE_DIGEST = T.code_digest(Path(workflow.basedir) / "linked_neurons")
+# One training rule per distinct list of seeds (its outputs are the seeds'
+# metrics.json): usually one, `train`.
+SEED_LISTS = {}
+for _key, _group in GROUPS.items():
+    SEED_LISTS.setdefault(tuple(_group["seeds"]), []).append(_key)
+
 GPU_BENCHMARK = "benchmarks/gpu.csv"  # benchmarks/gpu.py, run on a GPU
 HAVE_LATEXMK = shutil.which("latexmk") is not None
 PDF_HINT = (
@@ -51,64 +91,87 @@ PDF_HINT = (
     "(Debian: apt-get install latexmk texlive-latex-recommended "
     "texlive-latex-extra) and run snakemake again."
 )
+# The published tables beside the reproduced ones (paper/published/*.csv).
+PUBLISHED_NAMES = {"resnet50_nobn": "resnet50_nobatchnorm"}
+
+
+def published(experiment):
+    """The published values of an experiment's table, if the paper has them."""
+    path = f"paper/published/{PUBLISHED_NAMES.get(experiment, experiment)}.csv"
+    return [path] if os.path.exists(path) else []
 
 
 def run_metrics(experiment):
-    """The metrics.json of each of the experiment's runs (RUNS order). A run
-    that trains exactly like an earlier one of the table is that run's."""
-    paths = []
-    for variant, seed in RUNS[experiment]:
-        owner, trained = TABLE.trained_as(experiment, variant, SCALE, OVERRIDES)
-        paths.append(f"{RESULTS}/runs/{owner}/{trained}/{seed}/metrics.json")
-    return paths
+    """The metrics.json of each of the experiment's runs (RUNS order)."""
+    return [f"{RESULTS}/runs/{key}/{seed}/metrics.json" for _, seed, key in RUNS[experiment]]
 
 
 def run_ids(experiment):
     """(experiment, variant, seed) of each of the experiment's runs (RUNS order)."""
-    return [(experiment, variant, int(seed)) for variant, seed in RUNS[experiment]]
+    return [(experiment, variant, seed) for variant, seed, _ in RUNS[experiment]]
 
 
-def paper_runs():
-    """Every run of the paper scale (the published protocol: no overrides),
-    with what its GPU cost depends on (the appendix, workflow/scripts/cost.py)."""
-    keys = ("architecture", "activation", "normalization", "width_multiplier", "filters")
-    runs = []
-    for experiment in TABLE.experiments:
-        for variant in TABLE.variants(experiment):
-            config = TABLE.resolve(experiment, variant, "paper")
-            shared = TABLE.trained_as(experiment, variant, "paper") != (experiment, variant)
-            for seed in config["seeds"]:
-                runs.append({"experiment": experiment, "variant": variant, "seed": seed,
-                             "epochs": config["epochs"], "shared": shared,
-                             **{key: config.get(key) for key in keys}})
-    return runs
+def resolved(experiment, variant=None):
+    """The configuration of an experiment's variant (default: its first) as
+    this build trains it."""
+    variant = variant or TABLE.variants(experiment)[0]
+    return TABLE.resolve(experiment, variant, SCALE, OVERRIDES)
 
 
-def table_info(wildcards):
-    """What a table's caption says of its runs."""
-    first = TABLE.variants(wildcards.experiment)[0]
-    resolved = TABLE.resolve(wildcards.experiment, first, SCALE, OVERRIDES)
-    keys = ("title", "dataset", "epochs", "scale", "width_scale", "augment")
-    return {key: resolved[key] for key in keys}
+def exclusive(group):
+    """Whether a group's runs are timed and compared (Table 6): they train
+    alone on their device."""
+    return GROUPS[group]["timed"] and config["exclusive_timing"]
 
 
-def run_resources(wildcards):
-    return TABLE.resolve(wildcards.experiment, wildcards.variant, SCALE, OVERRIDES)[
-        "resources"
-    ]
+def train_threads(wildcards):
+    """A timed group takes every core of a local run, so that no other job
+    runs beside it; on a cluster it asks for a node of its own instead."""
+    threads = GROUPS[wildcards.group]["resources"]["threads"]
+    if exclusive(wildcards.group) and workflow.local_exec:
+        try:
+            return max(threads, workflow.cores)
+        except WorkflowError:  # no --cores (a dry run): the group's own
+            return threads
+    return threads
 
 
-def set_arguments():
-    """config["set"] as --set KEY=VALUE arguments (nested keys dotted)."""
+def train_arguments(wildcards):
+    """The training job's command line (a list: quoted by Snakemake)."""
+    group = GROUPS[wildcards.group]
+    args = ["--table", config["table"], "train", group["experiment"], group["variant"],
+            "--seed", *map(str, group["seeds"]), "--scale", SCALE,
+            "--out", f"{RESULTS}/runs/{wildcards.group}/{{seed}}",
+            "--group-mode", "sequential" if exclusive(wildcards.group) else config["group_mode"],
+            "--replace"]
+    if exclusive(wildcards.group):
+        args.append("--exclusive")
+    for key, value in T.flatten(group["overrides"]).items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    return args
 
-    def flat(node, prefix=""):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                yield from flat(value, f"{prefix}{key}.")
-            else:
-                yield f"{prefix}{key}={json.dumps(value)}"
 
-    return " ".join(f"--set {shlex.quote(pair)}" for pair in flat(OVERRIDES))
+def trains(wildcards):
+    """What the group's runs train (their configuration and code): Snakemake
+    reruns the group when it changes, and only then."""
+    return f"config {T.digest(GROUPS[wildcards.group]['config'])}, code {CODE_DIGEST}"
+
+
+def slurm_extra(wildcards):
+    extra = [f"--signal=TERM@{config['stop_signal_seconds']}"]
+    if exclusive(wildcards.group):
+        extra.append("--exclusive")
+    return " ".join(extra)
+
+
+def paper_scale_digest():
+    """What the appendix's GPU cost depends on: the paper scale's runs."""
+    keys = ("architecture", "activation", "normalization", "width_multiplier", "filters", "epochs")
+    return T.digest({
+        f"{e}/{v}": [TABLE.trained_as(e, v, "paper"), TABLE.resolve(e, v, "paper")["seeds"],
+                     {k: TABLE.resolve(e, v, "paper").get(k) for k in keys}]
+        for e in TABLE.experiments for v in TABLE.variants(e)
+    })
 
 
 FIGURES = ["paper/figures/depth_curves.png", "paper/figures/depth_dead_units.png"]
@@ -118,12 +181,11 @@ ALL_OUTPUTS = ["paper/paper.tex"] + (["paper/paper.pdf"] if HAVE_LATEXMK else []
 wildcard_constraints:
     scale=SCALE,
     experiment="|".join(TABLE.experiments),
-    variant="[a-z0-9_]+",
-    seed=r"\d+",
 
 
 localrules:
     all,
+    claims,
     cost,
     extract,
     table,

@@ -1,19 +1,48 @@
-rule paper:
-    """paper/paper.tex from its Jinja2 template: text, tables, figures and
-    every number of the prose, filled in from the results."""
+rule claims:
+    """The paper's claims (config/claims.yaml), each with a verdict computed
+    from the runs and from the published values."""
     input:
-        tables=expand("paper/tables/{experiment}.tex", experiment=EXPERIMENTS),
         runs=expand(f"{RESULTS}/tables/{{experiment}}_runs.csv", experiment=EXPERIMENTS),
-        figures=FIGURES if "depth" in EXPERIMENTS else [],
-        cost="paper/tables/cost.tex",
-        template="workflow/templates/paper.tex.j2",
-        published="paper/published/SOURCE.md",
+        claims="config/claims.yaml",
+        template="workflow/templates/claims.tex.j2",
+        published=[p for e in EXPERIMENTS for p in published(e)],
     output:
-        report("paper/paper.tex", category="Paper"),
+        json=f"{RESULTS}/claims.json",
+        tex="paper/tables/claims.tex",
     params:
         experiments=EXPERIMENTS,
         scale=SCALE,
-        tables_dir=lambda wildcards, input: os.path.dirname(input.runs[0]),
+        tables_dir=f"{RESULTS}/tables",
+        published_dir="paper/published",
+    log:
+        f"logs/{SCALE}/claims.log",
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../scripts/claims.py"
+
+
+rule paper:
+    """paper/paper.tex from its Jinja2 template: text, tables, figures and
+    every number of the prose, filled in from the results; numbers.json maps
+    each number to the runs it comes from."""
+    input:
+        tables=expand("paper/tables/{experiment}.tex", experiment=EXPERIMENTS),
+        runs=expand(f"{RESULTS}/tables/{{experiment}}_runs.csv", experiment=EXPERIMENTS),
+        claims=rules.claims.output.json,
+        claims_table=rules.claims.output.tex,
+        figures=FIGURES if "depth" in EXPERIMENTS else [],
+        cost="paper/tables/cost.tex",
+        template="workflow/templates/paper.tex.j2",
+        table=config["table"],
+    output:
+        tex=report("paper/paper.tex", category="Paper"),
+        numbers="paper/numbers.json",
+    params:
+        experiments=EXPERIMENTS,
+        scale=SCALE,
+        table=config["table"],
+        overrides=OVERRIDES,
     log:
         f"logs/{SCALE}/paper.log",
     conda:
@@ -31,7 +60,10 @@ rule cost:
     output:
         "paper/tables/cost.tex",
     params:
-        runs=paper_runs(),
+        # The paper scale's runs (cost.paper_runs), as a digest: they are
+        # read from the table, and the appendix follows when they change.
+        runs=paper_scale_digest(),
+        table=config["table"],
     log:
         f"logs/{SCALE}/cost.log",
     conda:
@@ -53,6 +85,7 @@ rule pdf:
         rules.paper.input.tables,
         rules.paper.input.figures,
         rules.paper.input.cost,
+        rules.paper.input.claims_table,
     output:
         report(update("paper/paper.pdf"), category="Paper"),
     params:

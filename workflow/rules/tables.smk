@@ -4,12 +4,14 @@ rule table:
     input:
         runs=f"{RESULTS}/tables/{{experiment}}_runs.csv",
         template="workflow/templates/table.tex.j2",
-        published="paper/published/SOURCE.md",
+        published=lambda wildcards: published(wildcards.experiment),
     output:
         "paper/tables/{experiment}.tex",
     params:
-        expected=lambda wildcards: RUNS[wildcards.experiment],
-        info=table_info,
+        expected=lambda wildcards: run_ids(wildcards.experiment),
+        title=lambda wildcards: resolved(wildcards.experiment)["title"],
+        scale=SCALE,
+        published_dir="paper/published",
     log:
         f"logs/{SCALE}/table/{{experiment}}.log",
     conda:

@@ -1,23 +1,37 @@
 """The article's tables, aggregated from the per-run tables as PROTOCOL.md says.
 
-Each `table_<experiment>(runs, published_dir)` returns a grid: a caption,
-column labels and rows of cells, each cell holding the reproduced value and,
-where the paper has one, the published value. Metric: a run's best
-validation accuracy; over seeds the median (and the max for depth);
-allcnn takes the best learning-rate policy.
+A table cell is a *unit*: a variant's runs, one per seed (for All-CNN, an
+activation's runs under its best learning-rate policy). `stats` summarizes a
+unit: the median of the runs' best validation accuracy with its range over
+seeds (min to max), the runs that diverged (they do not count: their accuracy
+was computed with weights that are not numbers) and the runs that had not
+converged. The claims (claims.py) judge the same units.
+
+Each table is built by the function the registry TABLES names for its
+experiment; it returns a grid of cells, each with the reproduced statistics
+and, where the paper has one, the published value.
 """
 
 import json
+import math
 from pathlib import Path
 
+import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
-ACTIVATIONS = ["relu", "lkrelu", "prelu", "lkprelu", "selu", "lkselu", "swish", "lkswish"]
+from linked_neurons.experiments.table import ACTIVATIONS
+
 LABELS = {
     "relu": "ReLU", "lkrelu": "LK-ReLU", "prelu": "PReLU", "lkprelu": "LK-PReLU",
     "selu": "SELU", "lkselu": "LK-SELU", "swish": "Swish", "lkswish": "LK-Swish",
 }
 BASES = ["relu", "prelu", "selu", "swish"]
+#: The published table of each experiment that has one (paper/published/NAME.csv).
+PUBLISHED = {"width": "width", "depth": "depth", "extended": "extended", "allcnn": "allcnn",
+             "resnet50": "resnet50", "resnet50_nobn": "resnet50_nobatchnorm"}
+NOBN = ["lkrelu_batchnorm", "lkrelu_none", "selu_batchnorm", "selu_none", "lkselu_batchnorm",
+        "lkselu_none"]
+NOBN_BEYOND = ["lkselu_nobnall"]  # beyond the paper
 
 
 class MissingRunError(RuntimeError):
@@ -25,221 +39,346 @@ class MissingRunError(RuntimeError):
 
 
 def check_complete(runs, expected):
-    """Raise naming the first (variant, seed) of `expected` absent from `runs`."""
+    """Raise naming the first (experiment, variant, seed) of `expected` absent from `runs`."""
     have = set(zip(runs["variant"], runs["seed"].astype(int)))
-    for variant, seed in expected:
+    for experiment, variant, seed in expected:
         if (variant, int(seed)) not in have:
-            experiment = runs["experiment"].iloc[0] if len(runs) else "?"
             raise MissingRunError(
                 f"{experiment}: run {variant} seed {seed} is missing from the results; "
                 f"train it: snakemake --cores all {experiment}"
             )
 
 
-def cell(value, published=None):
-    return {"value": None if pd.isna(value) else float(value),
-            "published": None if published is None or pd.isna(published) else float(published)}
+def _bool(value):
+    return bool(value) and not (isinstance(value, float) and math.isnan(value))
 
 
-def _median(runs, **where):
+def stats(rows, key="best_val_accuracy"):
+    """A unit's summary over its runs (one per seed)."""
+    rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    diverged = rows[rows["diverged"].map(_bool)] if len(rows) else rows
+    counted = rows.drop(diverged.index)
+    values = counted[key].dropna().astype(float) if len(counted) else pd.Series(dtype=float)
+    converged = rows["converged"].map(lambda v: v is True or v == 1.0 or v == "True") \
+        if "converged" in rows else pd.Series(True, index=rows.index)
+    return {
+        "median": float(values.median()) if len(values) else None,
+        "low": float(values.min()) if len(values) else None,
+        "high": float(values.max()) if len(values) else None,
+        "values": [float(v) for v in values],
+        "n": int(len(rows)),
+        "seeds": [int(s) for s in rows["seed"]] if "seed" in rows else [],
+        "diverged": [{"seed": int(r["seed"]), "epoch": None if pd.isna(r.get("diverged_epoch"))
+                      else int(r["diverged_epoch"])} for _, r in diverged.iterrows()],
+        "not_converged": [int(r["seed"]) for i, r in rows.iterrows()
+                          if i not in diverged.index and not converged[i]],
+        "runs": sorted(set(rows["run"])) if "run" in rows else [],
+    }
+
+
+def units(experiment, runs):
+    """{unit: its runs} of an experiment's per-run table."""
+    if experiment != "allcnn":
+        return {variant: group for variant, group in runs.groupby("variant", sort=False)}
+    out = {}
+    for activation, group in runs.groupby("activation", sort=False):
+        policies = {v: g for v, g in group.groupby("variant", sort=False)}
+        best = max(policies, key=lambda v: _median_or(policies[v], -1.0))
+        out[activation] = policies[best]
+    return out
+
+
+def _median_or(rows, default):
+    value = stats(rows)["median"]
+    return default if value is None else value
+
+
+def published_runs(published_dir):
+    """The published values as a per-run table of one 'seed' each (seed -1):
+    the same units as this build's, so that one piece of code judges both."""
+    published_dir = Path(published_dir)
+    rows = []
+
+    def add(experiment, unit, accuracy, **more):
+        if accuracy is not None and not pd.isna(accuracy):
+            rows.append({"experiment": experiment, "variant": unit, "activation": unit, "seed": -1,
+                         "best_val_accuracy": float(accuracy), "diverged": False,
+                         "converged": True, "run": f"published/{experiment}", **more})
+
+    def read(name):
+        path = published_dir / f"{name}.csv"
+        return pd.read_csv(path) if path.exists() else None
+
+    names = {label: key for key, label in LABELS.items()}
+    if (pub := read("width")) is not None:
+        for _, row in pub.iterrows():
+            for label, key in names.items():
+                add("width", f"w{int(row['width'])}_{key}", row[label])
+    if (pub := read("depth")) is not None:
+        for _, row in pub.iterrows():
+            base, _, suffix = row["variant"].partition(" ")
+            unit = "bn" if base == "BN" else names[base] + ("_sqrt2" if suffix else "")
+            add("depth", unit, row["median"])
+    if (pub := read("extended")) is not None:
+        for _, row in pub.iterrows():
+            key = names[row["activation"]]
+            add("extended", key, row["single"])
+            add("extended", f"{key}_sqrt2", row["sqrt2"])
+            add("extended", f"lk{key}", row["linked"])
+    for experiment in ("allcnn", "resnet50"):
+        if (pub := read(experiment)) is not None:
+            for label, key in names.items():
+                add(experiment, key, pub[label].iloc[0])
+    if (pub := read("resnet50_nobatchnorm")) is not None:
+        pub = pub.set_index("row")
+        for variant, label in zip(NOBN, _nobn_labels(NOBN)):
+            add("resnet50_nobn", variant, pub.loc["accuracy", label],
+                wall_seconds=float(pub.loc["time_ratio", label]), device_exclusive=True)
+    return pd.DataFrame(rows)
+
+
+def _nobn_labels(variants):
+    labels = []
+    for variant in variants:
+        activation, _, normalization = variant.partition("_")
+        labels.append(f"{LABELS[activation]} "
+                      + {"batchnorm": "BN", "none": "No BN", "nobnall": "no BN at all"}[normalization])
+    return labels
+
+
+def cell(rows, published=None, key="best_val_accuracy"):
+    """One table cell: a unit's statistics and the published value."""
+    return {**stats(rows, key), "published": published}
+
+
+def _pub(published, experiment, unit):
+    if published is None or not len(published):
+        return None
+    sel = published[(published["experiment"] == experiment) & (published["variant"] == unit)]
+    return float(sel["best_val_accuracy"].iloc[0]) if len(sel) else None
+
+
+def _select(runs, **where):
     sel = runs
     for key, value in where.items():
         sel = sel[sel[key] == value]
-    return sel["best_val_accuracy"].median() if len(sel) else float("nan")
+    return sel
 
 
-def _published(published_dir, name):
-    path = Path(published_dir) / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else None
-
-
-def table_width(runs, published_dir):
-    pub = _published(published_dir, "width")
+def table_width(runs, published):
     rows = []
     for width in sorted(runs["filters"].dropna().unique()):
-        p = pub[pub["width"] == width] if pub is not None else None
-        rows.append({
-            "label": f"W = {int(width)}",
-            "cells": [cell(_median(runs, filters=width, activation=a),
-                           p[LABELS[a]].iloc[0] if p is not None and len(p) else None)
-                      for a in ACTIVATIONS],
-        })
+        rows.append({"label": f"W = {int(width)}", "cells": [
+            cell(_select(runs, filters=width, activation=a), _pub(published, "width", f"w{int(width)}_{a}"))
+            for a in ACTIVATIONS]})
     return {"columns": [LABELS[a] for a in ACTIVATIONS], "corner": "Width", "rows": rows}
 
 
-def _depth_label(variant):
-    if variant == "bn":
-        return "BN"
-    if variant == "brn":
-        return "BRN"
+def depth_label(variant):
+    if variant in ("bn", "brn"):
+        return variant.upper() + (" (beyond the paper)" if variant == "brn" else "")
     base, _, suffix = variant.partition("_")
-    return LABELS[base] + (" sqrt2" if suffix == "sqrt2" else "")
+    return LABELS[base] + (r" $\sqrt{2}$" if suffix == "sqrt2" else "")
 
 
-def table_depth(runs, published_dir):
-    pub = _published(published_dir, "depth")
-    pub = pub.set_index("variant") if pub is not None else None
+def table_depth(runs, published):
     rows = []
-    for variant in runs["variant"].unique():
-        acc = runs[runs["variant"] == variant]["best_val_accuracy"]
-        label = _depth_label(variant)
-        p = pub.loc[label] if pub is not None and label in pub.index else None
-        rows.append({
-            "label": label.replace("sqrt2", r"$\sqrt{2}$"),
-            "cells": [cell(acc.max(), None if p is None else p["max"]),
-                      cell(acc.median(), None if p is None else p["median"])],
-        })
+    for variant, group in units("depth", runs).items():
+        median = cell(group, _pub(published, "depth", variant))
+        best = dict(median, median=median["high"], low=None, high=None, published=None)
+        rows.append({"label": depth_label(variant), "cells": [best, median]})
     return {"columns": ["Max", "Median"], "corner": "Variant", "rows": rows}
 
 
-def _extended_grid(runs, value):
-    grid = {}
-    for base in BASES:
-        for column, variant in (("single", base), ("sqrt2", f"{base}_sqrt2"), ("linked", f"lk{base}")):
-            sel = runs[runs["variant"] == variant]
-            grid[base, column] = value(sel) if len(sel) else float("nan")
-    return grid
+def _extended_units(base):
+    return (("single", base), ("sqrt2", f"{base}_sqrt2"), ("linked", f"lk{base}"))
 
 
-def table_extended(runs, published_dir):
-    pub = _published(published_dir, "extended")
-    pub = pub.set_index("activation") if pub is not None else None
-    acc = _extended_grid(runs, lambda s: s["best_val_accuracy"].median())
-    params = _extended_grid(runs, lambda s: s["params"].iloc[0])
-    columns = ["single", "sqrt2", "linked"]
+def table_extended(runs, published):
+    found = units("extended", runs)
+    empty = runs.iloc[0:0]
     return {
         "columns": ["Single", r"$\sqrt{2}$", "Linked"], "corner": "Activation",
         "rows": [{"label": LABELS[b], "cells": [
-            cell(acc[b, c], None if pub is None else pub.loc[LABELS[b], c]) for c in columns]}
+            cell(found.get(u, empty), _pub(published, "extended", u)) for _, u in _extended_units(b)]}
             for b in BASES],
-        "params": [{"label": LABELS[b], "cells": [int(params[b, c]) if params[b, c] == params[b, c] else None
-                                                  for c in columns]} for b in BASES],
+        "params": [{"label": LABELS[b], "cells": [
+            int(found[u]["params"].iloc[0]) if u in found else None for _, u in _extended_units(b)]}
+            for b in BASES],
     }
 
 
-def _one_row(runs, published_dir, name, select):
-    pub = _published(published_dir, name)
-    return {
-        "columns": [LABELS[a] for a in ACTIVATIONS], "corner": "",
-        "rows": [{"label": "Accuracy", "cells": [
-            cell(select(runs, a), None if pub is None else pub[LABELS[a]].iloc[0])
-            for a in ACTIVATIONS]}],
-    }
-
-
-def table_allcnn(runs, published_dir):
-    policies = sorted({v.rpartition("_")[2] for v in runs["variant"]})
-    table = _one_row(runs, published_dir, "allcnn",
-                     lambda r, a: max(_median(r, variant=f"{a}_{p}") for p in policies))
-    table["rows"][0]["label"] = "Best policy"
-    for policy in policies:
-        table["rows"].append({"label": policy, "cells": [
-            cell(_median(runs, variant=f"{a}_{policy}")) for a in ACTIVATIONS]})
+def table_allcnn(runs, published):
+    best = units("allcnn", runs)
+    empty = runs.iloc[0:0]
+    table = {"columns": [LABELS[a] for a in ACTIVATIONS], "corner": "", "rows": [
+        {"label": "Best policy", "cells": [cell(best.get(a, empty), _pub(published, "allcnn", a))
+                                           for a in ACTIVATIONS]}]}
+    for policy in sorted({v.rpartition("_")[2] for v in runs["variant"]}):
+        table["rows"].append({"label": policy.replace("_", r"\_"), "cells": [
+            cell(_select(runs, variant=f"{a}_{policy}")) for a in ACTIVATIONS]})
     return table
 
 
-def table_resnet50(runs, published_dir):
-    return _one_row(runs, published_dir, "resnet50", lambda r, a: _median(r, activation=a))
+def table_resnet50(runs, published):
+    found = units("resnet50", runs)
+    empty = runs.iloc[0:0]
+    return {"columns": [LABELS[a] for a in ACTIVATIONS], "corner": "",
+            "rows": [{"label": "Accuracy", "cells": [
+                cell(found.get(a, empty), _pub(published, "resnet50", a)) for a in ACTIVATIONS]}]}
 
 
-NOBN = [(a, n) for a in ("lkrelu", "selu", "lkselu") for n in ("batchnorm", "none")]
+def time_ratios(runs, reference="lkrelu_none"):
+    """Each unit's whole training wall time over the reference's: a cell of
+    the median ratio with its range over every pairing of their seeds, and
+    whether every run had its device to itself."""
+    found = units("resnet50_nobn", runs)
+    ref = found.get(reference)
+    out = {}
+    for unit, rows in found.items():
+        if ref is None:
+            continue
+        a, b = stats(rows, "wall_seconds"), stats(ref, "wall_seconds")
+        if not a["values"] or not b["values"]:
+            continue
+        pairs = [x / y for x in a["values"] for y in b["values"] if y > 0]
+        exclusive = bool(pd.concat([rows, ref])["device_exclusive"].map(_bool).all())
+        out[unit] = {**a, "median": a["median"] / b["median"], "low": min(pairs), "high": max(pairs),
+                     "values": pairs, "exclusive": exclusive, "published": None}
+    return out
 
 
-def nobn_times(runs):
-    """Median training time (median epoch seconds x epochs) per variant."""
-    time = runs["median_epoch_seconds"] * runs["epochs_run"]
-    return runs.assign(time=time).groupby("variant")["time"].median()
-
-
-def table_resnet50_nobn(runs, published_dir):
-    pub = _published(published_dir, "resnet50_nobatchnorm")
-    pub = pub.set_index("row") if pub is not None else None
-    times = nobn_times(runs)
-    reference = times.get("lkrelu_none", float("nan"))
-    labels = [f"{LABELS[a]} {'BN' if n == 'batchnorm' else 'No BN'}" for a, n in NOBN]
+def table_resnet50_nobn(runs, published):
+    found = units("resnet50_nobn", runs)
+    variants = [v for v in NOBN + NOBN_BEYOND if v in found or v in NOBN]
+    ratios = time_ratios(runs)
+    pub = published[published["experiment"] == "resnet50_nobn"] if published is not None and \
+        len(published) else None
+    empty = runs.iloc[0:0]
+    ratio_cells = []
+    for variant in variants:
+        ratio = ratios.get(variant) or cell(empty)
+        if pub is not None and variant in set(pub["variant"]):
+            ratio = dict(ratio, published=float(pub.set_index("variant").loc[variant, "wall_seconds"]))
+        ratio_cells.append(ratio)
+    devices = sorted(set(runs["device"].dropna())) if "device" in runs else []
     return {
-        "columns": labels, "corner": "",
+        "columns": _nobn_labels(variants), "corner": "",
+        "beyond": [v in NOBN_BEYOND for v in variants],
         "rows": [
-            {"label": "Accuracy", "cells": [
-                cell(_median(runs, variant=f"{a}_{n}"), None if pub is None else pub.loc["accuracy", lab])
-                for (a, n), lab in zip(NOBN, labels)]},
-            {"label": "Time ratio", "cells": [
-                cell(times.get(f"{a}_{n}", float("nan")) / reference,
-                     None if pub is None else pub.loc["time_ratio", lab])
-                for (a, n), lab in zip(NOBN, labels)]},
+            {"label": "Accuracy", "cells": [cell(found.get(v, empty), _pub(published, "resnet50_nobn", v))
+                                            for v in variants]},
+            {"label": "Time ratio", "ratio": True, "cells": ratio_cells},
         ],
+        "devices": devices,
+        "shared_device": not all(r.get("exclusive", True) for r in ratios.values()),
     }
 
 
-def table_input_shift(runs, published_dir):
+def table_input_shift(runs, published):
     return {
         "columns": [LABELS[a] for a in ACTIVATIONS], "corner": "Offset",
         "rows": [{"label": f"+{int(o)}" if o == int(o) else f"+{o}",
-                  "cells": [cell(_median(runs, activation=a, input_offset=o)) for a in ACTIVATIONS]}
+                  "cells": [cell(_select(runs, activation=a, input_offset=o)) for a in ACTIVATIONS]}
                  for o in sorted(runs["input_offset"].unique())],
     }
 
 
-def aggregate(experiment, runs, published_dir):
-    table = globals()[f"table_{experiment}"](runs, published_dir)
-    table["diverged"] = sorted(set(runs.loc[runs["diverged"].astype(bool), "variant"]))
-    table["published"] = any(c["published"] is not None for row in table["rows"] for c in row["cells"])
+#: experiment -> the function that builds its table.
+TABLES = {
+    "width": table_width,
+    "depth": table_depth,
+    "extended": table_extended,
+    "allcnn": table_allcnn,
+    "resnet50": table_resnet50,
+    "resnet50_nobn": table_resnet50_nobn,
+    "input_shift": table_input_shift,
+}
+
+
+def trained_with(runs):
+    """What the table's caption says of the runs' configuration: each key's
+    values over the runs, as trained (from their config.json)."""
+    out = {}
+    for key in ("dataset", "epochs", "image_size", "width_scale", "batch_size", "augment",
+                "early_stopping", "protocol"):
+        if key in runs:
+            values = sorted({v for v in runs[key] if not (isinstance(v, float) and math.isnan(v))},
+                            key=str)
+            out[key] = values
+    out["seeds"] = sorted({int(s) for s in runs["seed"]})
+    out["epochs_run"] = [int(runs["epochs_run"].min()), int(runs["epochs_run"].max())]
+    out["stopped_early"] = int(runs["stopped_early"].map(_bool).sum()) if "stopped_early" in runs else 0
+    return out
+
+
+def aggregate(experiment, runs, published):
+    table = TABLES[experiment](runs, published)
+    cells = [c for row in table["rows"] for c in row["cells"]]
+    table["diverged"] = [
+        f"{r['variant']} seed {int(r['seed'])}"
+        + ("" if pd.isna(r.get("diverged_epoch")) else f" (epoch {int(r['diverged_epoch'])})")
+        for _, r in runs[runs["diverged"].map(_bool)].iterrows()]
+    table["not_converged"] = int(sum(len(c.get("not_converged", [])) for c in cells))
+    table["published"] = any(c.get("published") is not None for c in cells)
+    table["trained_with"] = trained_with(runs)
     return table
 
 
-def numbers(tables_dir, published_dir):
-    """Every number the article's prose states, from the results and the
-    published tables (paper/published)."""
-    tables_dir = Path(tables_dir)
+def load_runs(tables_dir, experiments):
+    """{experiment: per-run table} of the experiments whose tables exist."""
+    out = {}
+    for experiment in experiments:
+        path = Path(tables_dir) / f"{experiment}_runs.csv"
+        if path.exists():
+            out[experiment] = pd.read_csv(path)
+    return out
+
+
+def numbers(runs_by_experiment):
+    """Every number the article's prose states, each with the runs it comes
+    from: {name: {"value": v, "runs": [run directories]}} (numbers.json)."""
     n = {}
-    published = _published(published_dir, "resnet50_nobatchnorm").set_index("row")
 
-    def runs(name):
-        path = tables_dir / f"{name}_runs.csv"
-        return pd.read_csv(path) if path.exists() else None
+    def put(name, unit_stats):
+        n[name] = {"value": unit_stats["median"], "low": unit_stats["low"],
+                   "high": unit_stats["high"], "diverged": len(unit_stats["diverged"]),
+                   "not_converged": len(unit_stats["not_converged"]),
+                   "runs": unit_stats["runs"], "seeds": unit_stats["seeds"]}
 
-    depth = runs("depth")
-    if depth is not None:
-        med = depth.groupby("variant")["best_val_accuracy"].median()
-        dead = depth.groupby("variant")["dead_layers"].median()
-        first_dead = {}
-        for variant, group in depth.groupby("variant"):
-            fractions = json.loads(group.iloc[0]["dead_per_layer"])
-            first_dead[variant] = next((i + 1 for i, f in enumerate(fractions) if f > 0), None)
-        n["depth"] = {
-            "relu": med.get("relu"), "lkrelu": med.get("lkrelu"), "selu": med.get("selu"),
-            "bn": med.get("bn"), "brn": med.get("brn"),
-            "linked_learn": [LABELS[a] for a in ACTIVATIONS if a.startswith("lk") and med.get(a, 0) > 0.2],
-            "failing": [_depth_label(v) for v, m in med.items() if m < 0.2],
-            "relu_dead_layers": dead.get("relu"), "lkrelu_dead_layers": dead.get("lkrelu"),
-            "relu_first_dead": first_dead.get("relu"),
-            "layers": len(json.loads(depth.iloc[0]["dead_per_layer"])),
-            "filters": int(depth["filters"].iloc[0]),
-        }
-    nobn = runs("resnet50_nobn")
-    if nobn is not None:
-        times = nobn_times(nobn)
-        time = {v: times.get(v, float("nan")) for v in ("lkrelu_batchnorm", "lkrelu_none", "selu_none")}
-        n["nobn"] = {
-            "speedup": time["lkrelu_batchnorm"] / time["lkrelu_none"],
-            "selu_ratio": time["selu_none"] / time["lkrelu_none"],
-            "lkrelu_bn": _median(nobn, variant="lkrelu_batchnorm"),
-            "lkrelu_none": _median(nobn, variant="lkrelu_none"),
-            "paper_speedup": published.loc["time_ratio", "LK-ReLU BN"],
-            "paper_selu_ratio": published.loc["time_ratio", "SELU No BN"],
-        }
-    shift = runs("input_shift")
-    if shift is not None:
+    all_runs = pd.concat(runs_by_experiment.values()).drop_duplicates("run") \
+        if runs_by_experiment else pd.DataFrame()
+    n["runs"] = {"value": len(all_runs), "runs": sorted(all_runs["run"]) if len(all_runs) else []}
+    diverged = all_runs[all_runs["diverged"].map(_bool)] if len(all_runs) else all_runs
+    n["diverged"] = {"value": len(diverged), "runs": sorted(diverged["run"]) if len(diverged) else []}
+    n["train_minutes"] = {"value": float(all_runs["train_seconds"].sum() / 60) if len(all_runs) else 0.0,
+                          "runs": n["runs"]["runs"]}
+    if len(all_runs) and "converged" in all_runs:
+        unconverged = all_runs[~all_runs["converged"].map(lambda v: v is True or v == 1.0)
+                               & ~all_runs["diverged"].map(_bool)]
+        n["not_converged"] = {"value": len(unconverged), "runs": sorted(unconverged["run"])}
+    if "depth" in runs_by_experiment:
+        depth = runs_by_experiment["depth"]
+        for variant, rows in units("depth", depth).items():
+            put(f"depth.{variant}", stats(rows))
+        layers = json.loads(depth.iloc[0]["dead_per_layer"])
+        n["depth.layers"] = {"value": len(layers), "runs": []}
+        n["depth.filters"] = {"value": int(depth["filters"].iloc[0]), "runs": []}
+        for variant in ("relu", "lkrelu"):
+            rows = depth[depth["variant"] == variant]
+            if len(rows):
+                firsts = [next((i + 1 for i, f in enumerate(json.loads(d)) if f > 0), None)
+                          for d in rows["dead_per_layer"]]
+                n[f"depth.{variant}.dead_layers"] = {
+                    "value": float(rows["dead_layers"].median()), "runs": sorted(rows["run"])}
+                found = [f for f in firsts if f is not None]
+                n[f"depth.{variant}.first_dead"] = {"value": min(found) if found else None,
+                                                    "runs": sorted(rows["run"])}
+    if "input_shift" in runs_by_experiment:
+        shift = runs_by_experiment["input_shift"]
         worst = shift[shift["input_offset"] == shift["input_offset"].max()]
-        n["shift"] = {
-            "offset": shift["input_offset"].max(),
-            "single": worst[~worst["activation"].str.startswith("lk")]["best_val_accuracy"].median(),
-            "linked": worst[worst["activation"].str.startswith("lk")]["best_val_accuracy"].median(),
-        }
-    total = [runs(name) for name in ("width", "depth", "extended", "allcnn", "resnet50",
-                                    "resnet50_nobn", "input_shift")]
-    total = pd.concat([t for t in total if t is not None]).drop_duplicates("run")
-    n["runs"] = len(total)
-    n["diverged"] = int(total["diverged"].astype(bool).sum())
-    n["train_minutes"] = total["train_seconds"].sum() / 60
+        linked = worst["activation"].str.startswith("lk")
+        n["shift.offset"] = {"value": float(shift["input_offset"].max()), "runs": []}
+        put("shift.single", stats(worst[~linked]))
+        put("shift.linked", stats(worst[linked]))
     return n

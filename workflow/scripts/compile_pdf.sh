@@ -37,7 +37,7 @@ mkdir -p "$build" || exit 2
 build=$(cd "$build" && pwd) || exit 2  # absolute: latexmk -cd changes directory
 
 # -cd: \input and \includegraphics paths are relative to the .tex file.
-latexmk -pdf -interaction=nonstopmode -halt-on-error -cd -outdir="$build" "$tex"
+latexmk -pdf -interaction=nonstopmode -halt-on-error -cd -outdir="$build" "$tex" 2>&1
 status=$?
 
 if [ $status -ne 0 ] || [ ! -s "$build/$name.pdf" ]; then
@@ -59,7 +59,7 @@ if [ $status -ne 0 ] || [ ! -s "$build/$name.pdf" ]; then
             echo "$me: the end of $build/$name.log:"
             tail -n 20 "$build/$name.log"
         else
-            echo "$me: LaTeX wrote no log; see latexmk's output above."
+            echo "$me: LaTeX wrote no log; see latexmk's output in the rule's log."
         fi
     } >&2
     exit $status

@@ -90,9 +90,28 @@ def time_ratios(bench):
     return (seconds / seconds["lkrelu_none"]).to_dict()
 
 
+def paper_runs(table):
+    """Every run of the paper scale (the published protocol: no overrides),
+    with what its GPU cost depends on. A run shared by two experiments is
+    marked `shared` under the one that does not train it."""
+    keys = ("architecture", "activation", "normalization", "width_multiplier", "filters")
+    runs = []
+    for experiment in table.experiments:
+        for variant in table.variants(experiment):
+            config = table.resolve(experiment, variant, "paper")
+            shared = table.trained_as(experiment, variant, "paper") != (experiment, variant)
+            for seed in config["seeds"]:
+                runs.append({"experiment": experiment, "variant": variant, "seed": seed,
+                             "epochs": config["epochs"], "shared": shared,
+                             **{key: config.get(key) for key in keys}})
+    return runs
+
+
 def render(bench_csv, runs, template, output):
+    import package  # noqa: F401 (the package's Keras-free modules)
     from latex import template as load_template
-    from latex import write_atomic
+
+    from linked_neurons.experiments.io import atomic_write_text
 
     context = {"measured": False}
     if bench_csv:
@@ -103,11 +122,15 @@ def render(bench_csv, runs, template, output):
                    "devices": ", ".join(devices), "ratios": time_ratios(bench),
                    "authors_hours_per_run": AUTHORS_HOURS_PER_RUN}
         logging.info("GPU-hours of the paper scale: %.1f (%s)", totals["hours"], context["devices"])
-    write_atomic(output, load_template(template).render(**context))
+    atomic_write_text(output, load_template(template).render(**context))
 
 
 if __name__ == "__main__" and "snakemake" in globals():
     sm = snakemake  # noqa: F821
     logging.basicConfig(filename=sm.log[0], level=logging.INFO)
-    render(sm.input.bench[0] if sm.input.bench else None, sm.params.runs,
+    import package  # noqa: F401 (the package's Keras-free modules)
+
+    from linked_neurons.experiments.table import Table
+
+    render(sm.input.bench[0] if sm.input.bench else None, paper_runs(Table(sm.params.table)),
            sm.input.template, sm.output[0])

@@ -1,9 +1,13 @@
-"""Extract an experiment's TensorBoard event files into tidy pandas tables.
+"""Extract an experiment's event files into tidy pandas tables.
 
 Each run's events are read with tbparse (TensorBoard's own event reader) and
 checked against its metrics.json. A run whose events are unreadable, truncated
 or disagree with metrics.json falls back to the per-epoch history that
 metrics.json holds, with a warning; a run with neither fails, naming it.
+
+Outputs: EXPERIMENT.csv, one row per run and epoch; EXPERIMENT_runs.csv, one
+row per run: its labels, the configuration it was trained with, its summary
+(best accuracy, divergence, convergence, times, dead units).
 """
 
 import json
@@ -13,11 +17,23 @@ import sys
 import types
 from pathlib import Path
 
+import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
-TAGS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
-CONFIG_KEYS = ("activation", "normalization", "width_multiplier", "filters", "input_offset",
-               "optimizer.learning_rate", "lr_boundaries", "epochs", "dataset", "architecture")
+from linked_neurons.experiments.io import DamagedFileError
+from linked_neurons.experiments.io import atomic_write_text
+from linked_neurons.experiments.io import read_json
+from linked_neurons.experiments.metrics import TAGS
+from linked_neurons.experiments.table import config_digest
+
+#: What a table says of the configuration its runs were trained with.
+CONFIG_KEYS = ("activation", "normalization", "width_multiplier", "width_scale", "filters",
+               "input_offset", "optimizer.name", "optimizer.learning_rate", "lr_boundaries",
+               "epochs", "batch_size", "dataset", "image_size", "augment", "architecture",
+               "protocol", "early_stopping")
+SUMMARY_KEYS = ("best_val_accuracy", "final_val_accuracy", "best_epoch", "epochs_run",
+                "median_epoch_seconds", "train_seconds", "wall_seconds", "params", "diverged",
+                "diverged_epoch", "stopped_early", "device", "device_exclusive", "group_mode")
 
 log = logging.getLogger("extract")
 
@@ -53,16 +69,23 @@ def _agrees(events, history):
     return True
 
 
+def _rerun(metrics_file):
+    return f"rerun it: snakemake --cores all --forcerun {metrics_file}"
+
+
 def extract_run(metrics_file, ids=None):
     """(epochs DataFrame, run summary dict) of one run directory, labelled
     with `ids` (experiment, variant, seed), by default the run's own."""
     run_dir = Path(metrics_file).parent
+    name = f"run {run_dir}"
     try:
-        metrics = json.loads(Path(metrics_file).read_text())
+        metrics = read_json(metrics_file, name)
         history = metrics["history"]
+        problem = None
     except (OSError, ValueError, KeyError) as error:
         metrics, history = None, None
-        metrics_problem = f"{metrics_file} is unreadable ({error})"
+        problem = str(error) if isinstance(error, DamagedFileError) else \
+            f"{name}: {metrics_file} is unreadable ({error})"
     try:
         epochs = _events(run_dir)
         if history is not None and not _agrees(epochs, history):
@@ -70,29 +93,30 @@ def extract_run(metrics_file, ids=None):
     except Exception as error:  # tbparse and TensorBoard raise many kinds
         if history is None:
             raise ExtractionError(
-                f"run {run_dir}: event files unreadable ({error}) and {metrics_problem}; "
-                f"rerun it: snakemake --cores all --forcerun {metrics_file}"
+                f"{problem}; its event files are unreadable too ({error}); {_rerun(metrics_file)}"
             ) from None
-        log.warning("run %s: event files unusable (%s); using metrics.json's history", run_dir, error)
+        log.warning("%s: event files unusable (%s); using metrics.json's history", name, error)
         epochs = pd.DataFrame(history)[["epoch", *TAGS]]
     if metrics is None:
-        raise ExtractionError(
-            f"run {run_dir}: {metrics_problem}; rerun it: "
-            f"snakemake --cores all --forcerun {metrics_file}"
-        )
-    config = json.loads((run_dir / "config.json").read_text())
+        raise ExtractionError(f"{problem}; {_rerun(metrics_file)}")
+    try:
+        config = read_json(run_dir / "config.json", name)
+    except (OSError, ValueError) as error:
+        raise ExtractionError(f"{error}; {_rerun(metrics_file)}") from None
     ids = dict(zip(("experiment", "variant", "seed"),
                    ids or (metrics["experiment"], metrics["variant"], metrics["seed"])))
     epochs = epochs.assign(**ids)[["experiment", "variant", "seed", "epoch", *TAGS]]
-    summary = {**ids, "run": str(run_dir)}  # a run shared by two experiments: one directory
+    summary = {**ids, "run": str(run_dir), "config_digest": config_digest(config)}
     for key in CONFIG_KEYS:
         node = config
         for part in key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
-        summary[key] = json.dumps(node) if isinstance(node, list) else node
-    for key in ("best_val_accuracy", "final_val_accuracy", "best_epoch", "epochs_run",
-                "median_epoch_seconds", "train_seconds", "params", "diverged"):
-        summary[key] = metrics[key]
+        summary[key] = json.dumps(node) if isinstance(node, (list, dict)) else node
+    for key in SUMMARY_KEYS:
+        summary[key] = metrics.get(key)
+    convergence = metrics.get("convergence") or {}
+    summary["converged"] = convergence.get("converged")
+    summary["convergence"] = convergence.get("reason")
     dead = metrics.get("dead_units") or {}
     summary["dead_units"] = sum(d["dead"] for d in dead.values())
     summary["dead_layers"] = sum(d["dead"] > 0 for d in dead.values())
@@ -103,12 +127,8 @@ def extract_run(metrics_file, ids=None):
 def extract(metrics_files, epochs_csv, runs_csv, ids=None):
     ids = ids or [None] * len(metrics_files)
     epochs, runs = zip(*(extract_run(f, i) for f, i in zip(metrics_files, ids)))
-    Path(epochs_csv).parent.mkdir(parents=True, exist_ok=True)
-    for frame, path in ((pd.concat(epochs, ignore_index=True), epochs_csv),
-                        (pd.DataFrame(runs), runs_csv)):
-        tmp = Path(path).with_suffix(".tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(path)
+    atomic_write_text(epochs_csv, pd.concat(epochs, ignore_index=True).to_csv(index=False))
+    atomic_write_text(runs_csv, pd.DataFrame(runs).to_csv(index=False))
 
 
 if __name__ == "__main__" and "snakemake" in globals():

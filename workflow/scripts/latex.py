@@ -1,8 +1,30 @@
-"""The Jinja2 environment for LaTeX templates: << var >>, <% block %>, <# #>."""
+"""The Jinja2 environment for LaTeX templates: << var >>, <% block %>, <# #>.
+
+`tex` is the one escape of text for LaTeX, used for every value of the
+configuration or the results that the article prints (titles, labels,
+claims): any text is printed as written.
+"""
 
 from pathlib import Path
 
 import jinja2
+
+_TEX = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "#": r"\#", "$": r"\$",
+    "%": r"\%", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "`": r"\textasciigrave{}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    '"': r"\textquotedbl{}", "-": "-{}",
+}
+
+
+def tex(text):
+    """`text` as LaTeX prints it literally (with the T1 font encoding that
+    paper.tex loads): special characters escaped, no ligatures (--, ``)."""
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
+
+
+def acc(value, digits=3):
+    return "--" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def environment(directory):
@@ -15,9 +37,9 @@ def environment(directory):
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters["acc"] = lambda v, digits=3: "--" if v is None or v != v else f"{v:.{digits}f}"
+    env.filters["acc"] = acc
     env.filters["signed"] = lambda v: "" if v is None or v != v else f"{v:+.3f}"
-    env.filters["tex"] = lambda s: str(s).replace("_", r"\_").replace("%", r"\%")
+    env.filters["tex"] = tex
     return env
 
 
@@ -27,9 +49,12 @@ def template(path):
     return environment(path.parent).get_template(path.name)
 
 
-def write_atomic(path, text):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def made_by(rule, script, function):
+    """One line of provenance: the rule, script and function that made an
+    output, and the commit of the code (\"-dirty\": with uncommitted changes)."""
+    import package  # noqa: F401 (the package's Keras-free modules)
+
+    from linked_neurons.experiments.provenance import git_commit
+
+    commit = git_commit(Path(__file__).resolve().parents[2] / "linked_neurons") or "unknown"
+    return f"made by rule {rule}, workflow/scripts/{script}, {function}, at commit {commit}"

@@ -1,15 +1,71 @@
-"""Render paper/paper.tex from workflow/templates/paper.tex.j2."""
+"""Render paper/paper.tex from workflow/templates/paper.tex.j2, and
+paper/numbers.json: every number of the prose with the runs it comes from.
 
+Nothing in the prose is typed: numbers come from aggregate.numbers, the
+claims' verdicts and counts from claims.py (results/SCALE/claims.json), the
+method section's list of where this build follows the paper's text or its
+authors' scripts from the experiment table (Table.protocol_differences)."""
+
+import logging
 from pathlib import Path
 
-from aggregate import numbers
-from latex import template, write_atomic
+import package  # noqa: F401 (the package's Keras-free modules)
+from aggregate import TABLES, load_runs, numbers
+from latex import template
 
-sm = snakemake  # noqa: F821
-text = template(sm.input.template).render(
-    experiments=sm.params.experiments,
-    scale=sm.params.scale,
-    n=numbers(sm.params.tables_dir, Path(sm.input.published).parent),
-    figures=bool(sm.input.figures),
-)
-write_atomic(sm.output[0], text)
+from linked_neurons.experiments.io import atomic_write_json, atomic_write_text, read_json
+from linked_neurons.experiments.provenance import git_commit
+from linked_neurons.experiments.table import Table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def protocol_rows(differences):
+    """Table.protocol_differences grouped by setting: one row per (key, text
+    value, scripts value, why), with the experiments (and variants) it concerns."""
+    rows = {}
+    for d in differences:
+        key = (d["key"], repr(d["text"]), repr(d["scripts"]), d["why"])
+        row = rows.setdefault(key, {**d, "where": []})
+        row["where"].append(d["experiment"] if d["all_variants"]
+                            else f"{d['experiment']} ({', '.join(d['variants'])})")
+    return list(rows.values())
+
+
+def provenance(experiments, figures):
+    """What made each generated table and figure: rule, script, function."""
+    rows = [{"output": f"tables/{e}.tex", "rule": "table", "script": "render_table.py",
+             "function": f"aggregate.{TABLES[e].__name__}"} for e in experiments]
+    rows.append({"output": "tables/claims.tex", "rule": "claims", "script": "claims.py",
+                 "function": "claims.evaluate"})
+    rows += [{"output": f"figures/{Path(f).name}", "rule": "figures", "script": "figures.py",
+              "function": "figures.py"} for f in figures]
+    rows.append({"output": "tables/cost.tex", "rule": "cost", "script": "cost.py",
+                 "function": "cost.gpu_hours"})
+    return rows
+
+
+def main(sm):
+    logging.basicConfig(filename=sm.log[0], level=logging.INFO)
+    runs = load_runs(Path(sm.input.runs[0]).parent, sm.params.experiments)
+    n = numbers(runs)
+    claims = read_json(sm.input.claims)
+    by_id = {c["id"]: c for c in claims["claims"]}
+    table = Table(sm.params.table)
+    protocol = table.protocol_differences(sm.params.scale, sm.params.experiments,
+                                          overrides=sm.params.overrides)
+    commit = git_commit(ROOT / "linked_neurons") or "unknown"
+    text = template(sm.input.template).render(
+        experiments=sm.params.experiments, scale=sm.params.scale,
+        n=n,
+        claims=claims, claim=by_id, protocol=protocol_rows(protocol),
+        used=sm.params.overrides.get("protocol", "text"),
+        figures=bool(sm.input.figures), seeds=sorted({s for r in runs.values() for s in r["seed"]}),
+        provenance=provenance(sm.params.experiments, sm.input.figures), commit=commit,
+    )
+    atomic_write_text(sm.output.tex, text)
+    atomic_write_json(sm.output.numbers, n)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821

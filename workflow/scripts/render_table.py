@@ -1,12 +1,15 @@
-"""Render one experiment's table (paper/tables/EXPERIMENT.tex) with Jinja2."""
+"""Render one experiment's table (paper/tables/EXPERIMENT.tex) with Jinja2:
+aggregate.TABLES[EXPERIMENT] builds it from the experiment's per-run table."""
 
 import logging
 import sys
-from pathlib import Path
 
+import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
-from aggregate import MissingRunError, aggregate, check_complete
-from latex import template, write_atomic
+from aggregate import TABLES, MissingRunError, aggregate, check_complete, published_runs
+from latex import made_by, template
+
+from linked_neurons.experiments.io import atomic_write_text
 
 sm = snakemake  # noqa: F821
 logging.basicConfig(filename=sm.log[0], level=logging.INFO)
@@ -18,5 +21,8 @@ except MissingRunError as error:
     logging.error("%s", error)
     sys.exit(1)
 experiment = sm.wildcards.experiment
-table = aggregate(experiment, runs, Path(sm.input.published).parent)
-write_atomic(sm.output[0], template(sm.input.template).render(name=experiment, table=table, **sm.params.info))
+published = published_runs(sm.params.published_dir) if sm.input.published else None
+table = aggregate(experiment, runs, published)
+atomic_write_text(sm.output[0], template(sm.input.template).render(
+    name=experiment, table=table, title=sm.params.title, scale=sm.params.scale,
+    source=made_by("table", "render_table.py", f"aggregate.{TABLES[experiment].__name__}")))
