@@ -29,20 +29,24 @@ class ClaimError(ValueError):
 
 
 def label(experiment, unit):
-    if experiment == "depth":
-        return depth_label(unit).replace(r" $\sqrt{2}$", " sqrt2")
-    if experiment == "width":
-        width, _, activation = unit.partition("_")
-        return f"{LABELS[activation]} W={width[1:]}"
-    if experiment == "input_shift":
-        activation, _, shift = unit.partition("_shift")
-        return f"{LABELS[activation]} +{shift}"
-    if experiment == "resnet50_nobn":
-        activation, _, normalization = unit.partition("_")
-        return f"{LABELS[activation]} " + {"batchnorm": "BN", "none": "no BN",
-                                          "nobnall": "no BN at all"}[normalization]
-    base, _, suffix = unit.partition("_")
-    return LABELS.get(base, unit) + (" sqrt2" if suffix == "sqrt2" else "")
+    """A unit's name as the tables print it (the unit itself if unknown)."""
+    try:
+        if experiment == "depth":
+            return depth_label(unit).replace(r" $\sqrt{2}$", " sqrt2")
+        if experiment == "width":
+            width, _, activation = unit.partition("_")
+            return f"{LABELS[activation]} W={int(width[1:])}"
+        if experiment == "input_shift":
+            activation, _, shift = unit.partition("_shift")
+            return f"{LABELS[activation]} +{int(shift)}"
+        if experiment == "resnet50_nobn":
+            activation, _, normalization = unit.partition("_")
+            return f"{LABELS[activation]} " + {"batchnorm": "BN", "none": "no BN",
+                                              "nobnall": "no BN at all"}[normalization]
+        base, _, suffix = unit.partition("_")
+        return LABELS[base] + {"": "", "sqrt2": " sqrt2"}[suffix]
+    except (KeyError, ValueError):
+        return unit
 
 
 def _fmt(s):
