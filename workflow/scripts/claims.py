@@ -395,10 +395,11 @@ def counts(results):
 
 
 def main(sm):
+    import logs
     from aggregate import load_runs
     from latex import template
 
-    logging.basicConfig(filename=sm.log[0], level=logging.INFO)
+    logs.setup(sm)
     claims = load(sm.input.claims)
     runs = load_runs(sm.params.tables_dir, sm.params.experiments)
     published = published_runs(sm.params.published_dir)

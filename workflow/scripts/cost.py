@@ -127,7 +127,9 @@ def render(bench_csv, runs, template, output):
 
 if __name__ == "__main__" and "snakemake" in globals():
     sm = snakemake  # noqa: F821
-    logging.basicConfig(filename=sm.log[0], level=logging.INFO)
+    import logs
+
+    logs.setup(sm)
     import package  # noqa: F401 (the package's Keras-free modules)
 
     from linked_neurons.experiments.table import Table

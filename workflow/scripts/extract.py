@@ -137,8 +137,9 @@ if __name__ == "__main__" and "snakemake" in globals():
     # has its own switch to its stub.
     sys.modules.setdefault("tensorflow", None)
     sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
-    logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)  # noqa: F821
-    logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
+    import logs
+
+    logs.setup(snakemake)  # noqa: F821
     try:
         extract(snakemake.input.metrics, snakemake.output.epochs, snakemake.output.runs,  # noqa: F821
                 snakemake.params.ids)  # noqa: F821

@@ -7,8 +7,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from logs import setup as setup_logging  # noqa: E402
 
 sm = snakemake  # noqa: F821
+setup_logging(sm)
 epochs = pd.read_csv(sm.input.epochs)
 runs = pd.read_csv(sm.input.runs)
 

@@ -6,7 +6,6 @@ claims' verdicts and counts from claims.py (results/SCALE/claims.json), the
 method section's list of where this build follows the paper's text or its
 authors' scripts from the experiment table (Table.protocol_differences)."""
 
-import logging
 from pathlib import Path
 
 import package  # noqa: F401 (the package's Keras-free modules)
@@ -46,7 +45,9 @@ def provenance(experiments, figures):
 
 
 def main(sm):
-    logging.basicConfig(filename=sm.log[0], level=logging.INFO)
+    import logs
+
+    logs.setup(sm)
     runs = load_runs(Path(sm.input.runs[0]).parent, sm.params.experiments)
     n = numbers(runs)
     claims = read_json(sm.input.claims)

@@ -8,11 +8,12 @@ import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 from aggregate import TABLES, MissingRunError, aggregate, check_complete, published_runs
 from latex import made_by, template
+from logs import setup as setup_logging
 
 from linked_neurons.experiments.io import atomic_write_text
 
 sm = snakemake  # noqa: F821
-logging.basicConfig(filename=sm.log[0], level=logging.INFO)
+setup_logging(sm)
 runs = pd.read_csv(sm.input.runs)
 try:
     check_complete(runs, sm.params.expected)
