@@ -125,6 +125,7 @@ def main(argv=None):
     from linked_neurons.experiments.table import parse_overrides
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.getLogger("jax").setLevel(logging.WARNING)  # not "Unable to initialize backend 'tpu'"
     try:
         table = Table(args.table)
         if args.command == "list":
