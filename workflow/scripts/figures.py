@@ -27,11 +27,14 @@ fig.savefig(sm.output.curves, dpi=150)
 
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
 for variant, group in runs.groupby("variant", sort=False):
-    fractions = json.loads(group.iloc[0]["dead_per_layer"])
-    if any(fractions) or variant in ("relu", "lkrelu"):
+    per_seed = [json.loads(d) for d in group["dead_per_layer"] if json.loads(d)]  # diverged: []
+    if not per_seed:
+        continue
+    fractions = pd.DataFrame(per_seed).median()
+    if fractions.any() or variant in ("relu", "lkrelu"):
         ax.plot(range(1, len(fractions) + 1), fractions, marker=".", label=variant)
 ax.set_xlabel("layer")
-ax.set_ylabel("dead units (fraction, first seed)")
+ax.set_ylabel("dead units (fraction, median over seeds)")
 ax.legend(ncol=4, fontsize=7)
 fig.tight_layout()
 fig.savefig(sm.output.dead, dpi=150)
