@@ -361,8 +361,8 @@ def numbers(runs_by_experiment):
         depth = runs_by_experiment["depth"]
         for variant, rows in units("depth", depth).items():
             put(f"depth.{variant}", stats(rows))
-        layers = json.loads(depth.iloc[0]["dead_per_layer"])
-        n["depth.layers"] = {"value": len(layers), "runs": []}
+        layers = max(len(json.loads(d)) for d in depth["dead_per_layer"])  # a diverged run: none
+        n["depth.layers"] = {"value": layers, "runs": []}
         n["depth.filters"] = {"value": int(depth["filters"].iloc[0]), "runs": []}
         for variant in ("relu", "lkrelu"):
             rows = depth[depth["variant"] == variant]
