@@ -14,11 +14,19 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# snakemake --report report.html: this page first, then every output flagged
+# with report() (workflow/rules/report.smk), each with its caption.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/report_common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/arxiv.smk"
 
 
 # The runs are targets too: Snakemake does not remake a deleted intermediate
@@ -28,6 +36,7 @@ rule all:
     input:
         ALL_OUTPUTS,
         [run_metrics(experiment) for experiment in EXPERIMENTS],
+        REPORT_OUTPUTS,
 
 
 for _experiment in EXPERIMENTS:

@@ -7,7 +7,6 @@ import sys
 
 from snakemake.utils import validate
 
-
 # `--config 'seeds=[1, 2]'` gives strings (Snakemake reads the values of a
 # YAML list or mapping as text): numbers they are.
 config["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in config.get("seeds", [])]
@@ -26,7 +25,7 @@ def _load_table_module():
 
 # The training jobs run `python` from PATH: the conda environment's under
 # --sdm conda (Snakemake puts it first), else the one running Snakemake.
-os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)]))
 
 T = _load_table_module()
 SCALE = config["scale"]
@@ -59,11 +58,18 @@ def _groups():
                 directory = f"{owner[1]}+{digest[:8]}"
             key = f"{owner[0]}/{directory}"
             seeds = config["seeds"] or run["seeds"]
-            group = groups.setdefault(key, {
-                "experiment": owner[0], "variant": owner[1], "seeds": [], "timed": False,
-                "config": T.training_config(trained), "resources": trained["resources"],
-                "overrides": overrides,
-            })
+            group = groups.setdefault(
+                key,
+                {
+                    "experiment": owner[0],
+                    "variant": owner[1],
+                    "seeds": [],
+                    "timed": False,
+                    "config": T.training_config(trained),
+                    "resources": trained["resources"],
+                    "overrides": overrides,
+                },
+            )
             group["seeds"] = sorted({*group["seeds"], *map(int, seeds)})
             group["timed"] = group["timed"] or run["timed"]
             runs[experiment] += [(variant, int(seed), key) for seed in seeds]
@@ -139,11 +145,22 @@ def train_threads(wildcards):
 def train_arguments(wildcards):
     """The training job's command line (a list: quoted by Snakemake)."""
     group = GROUPS[wildcards.group]
-    args = ["--table", config["table"], "train", group["experiment"], group["variant"],
-            "--seed", *map(str, group["seeds"]), "--scale", SCALE,
-            "--out", f"{RESULTS}/runs/{wildcards.group}/{{seed}}",
-            "--group-mode", "sequential" if exclusive(wildcards.group) else config["group_mode"],
-            "--replace"]
+    args = [
+        "--table",
+        config["table"],
+        "train",
+        group["experiment"],
+        group["variant"],
+        "--seed",
+        *map(str, group["seeds"]),
+        "--scale",
+        SCALE,
+        "--out",
+        f"{RESULTS}/runs/{wildcards.group}/{{seed}}",
+        "--group-mode",
+        "sequential" if exclusive(wildcards.group) else config["group_mode"],
+        "--replace",
+    ]
     if exclusive(wildcards.group):
         args.append("--exclusive")
     for key, value in T.flatten(group["overrides"]).items():
@@ -167,11 +184,17 @@ def slurm_extra(wildcards):
 def paper_scale_digest():
     """What the appendix's GPU cost depends on: the paper scale's runs."""
     keys = ("architecture", "activation", "normalization", "width_multiplier", "filters", "epochs")
-    return T.digest({
-        f"{e}/{v}": [TABLE.trained_as(e, v, "paper"), TABLE.resolve(e, v, "paper")["seeds"],
-                     {k: TABLE.resolve(e, v, "paper").get(k) for k in keys}]
-        for e in TABLE.experiments for v in TABLE.variants(e)
-    })
+    return T.digest(
+        {
+            f"{e}/{v}": [
+                TABLE.trained_as(e, v, "paper"),
+                TABLE.resolve(e, v, "paper")["seeds"],
+                {k: TABLE.resolve(e, v, "paper").get(k) for k in keys},
+            ]
+            for e in TABLE.experiments
+            for v in TABLE.variants(e)
+        }
+    )
 
 
 FIGURES = ["paper/figures/depth_curves.png", "paper/figures/depth_dead_units.png"]

@@ -8,16 +8,24 @@ rule claims:
         published=[p for e in EXPERIMENTS for p in published(e)],
     output:
         json=f"{RESULTS}/claims.json",
-        tex="paper/tables/claims.tex",
-    params:
-        experiments=EXPERIMENTS,
-        scale=SCALE,
-        tables_dir=f"{RESULTS}/tables",
-        published_dir="paper/published",
+        tex=report(
+            "paper/tables/claims.tex",
+            caption="../report/claims_tex.rst",
+            category="Claims",
+            labels=report_labels("the claims table of the article", "LaTeX"),
+        ),
     log:
         f"logs/{SCALE}/claims.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        experiments=EXPERIMENTS,
+        scale=SCALE,
+        # Directories of input files, from the files (snakemake --lint).
+        tables_dir=lambda wildcards, input: os.path.dirname(input.runs[0]),
+        published_dir=lambda wildcards, input: (
+            os.path.dirname(input.published[0]) if input.published else "paper/published"
+        ),
     script:
         "../scripts/claims.py"
 
@@ -36,17 +44,27 @@ rule paper:
         template="workflow/templates/paper.tex.j2",
         table=config["table"],
     output:
-        tex=report("paper/paper.tex", category="Paper"),
-        numbers="paper/numbers.json",
-    params:
-        experiments=EXPERIMENTS,
-        scale=SCALE,
-        table=config["table"],
-        overrides=OVERRIDES,
+        tex=report(
+            "paper/paper.tex",
+            caption="../report/paper_tex.rst",
+            category="Paper",
+            labels=report_labels("the article's LaTeX source", "LaTeX"),
+        ),
+        numbers=report(
+            "paper/numbers.json",
+            caption="../report/numbers.rst",
+            category="Paper",
+            labels=report_labels("every number of the prose, with its runs", "JSON"),
+        ),
     log:
         f"logs/{SCALE}/paper.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        experiments=EXPERIMENTS,
+        scale=SCALE,
+        table=lambda wildcards, input: input.table,
+        overrides=OVERRIDES,
     script:
         "../scripts/render_paper.py"
 
@@ -58,16 +76,21 @@ rule cost:
         bench=lambda wildcards: [GPU_BENCHMARK] if os.path.exists(GPU_BENCHMARK) else [],
         template="workflow/templates/cost.tex.j2",
     output:
-        "paper/tables/cost.tex",
+        report(
+            "paper/tables/cost.tex",
+            caption="../report/cost_tex.rst",
+            category="Paper",
+            labels=report_labels("the appendix: GPU cost of the paper scale", "LaTeX"),
+        ),
+    log:
+        f"logs/{SCALE}/cost.log",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         # The paper scale's runs (cost.paper_runs), as a digest: they are
         # read from the table, and the appendix follows when they change.
         runs=paper_scale_digest(),
         table=config["table"],
-    log:
-        f"logs/{SCALE}/cost.log",
-    conda:
-        "../envs/pipeline.yaml"
     script:
         "../scripts/cost.py"
 
@@ -86,8 +109,18 @@ rule pdf:
         rules.paper.input.figures,
         rules.paper.input.cost,
         rules.paper.input.claims_table,
+        script="workflow/scripts/compile_pdf.sh",
     output:
-        report(update("paper/paper.pdf"), category="Paper"),
+        report(
+            update("paper/paper.pdf"),
+            caption="../report/paper_pdf.rst",
+            category="Paper",
+            labels=report_labels("the article", "PDF"),
+        ),
+    log:
+        f"logs/{SCALE}/pdf.log",
+    conda:
+        "../envs/latex.yaml"
     params:
         build_dir="paper/.build",
         last_failure=lambda wildcards: (
@@ -95,9 +128,5 @@ rule pdf:
             if Path("paper/.build/paper.failed").exists()
             else ""
         ),
-    log:
-        f"logs/{SCALE}/pdf.log",
-    conda:
-        "../envs/latex.yaml"
     shell:
-        "sh {workflow.basedir:q}/workflow/scripts/compile_pdf.sh paper/paper.tex {output:q} {params.build_dir:q} > {log:q}"
+        "sh {input.script:q} paper/paper.tex {output:q} {params.build_dir:q} > {log:q}"

@@ -17,23 +17,23 @@ for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
                     allow_missing=True,
                 )
             ),
-        wildcard_constraints:
-            group="|".join(re.escape(key) for key in _keys),
-        params:
-            trains=trains,
-            args=train_arguments,
         log:
             f"logs/{SCALE}/train/{{group}}.log",
         benchmark:
             f"{RESULTS}/benchmarks/train/{{group}}.tsv"
+        wildcard_constraints:
+            group="|".join(re.escape(key) for key in _keys),
+        conda:
+            "../envs/pipeline.yaml"
         threads: train_threads
         resources:
             mem_mb=lambda wildcards: GROUPS[wildcards.group]["resources"]["mem_mb"],
             runtime=lambda wildcards: GROUPS[wildcards.group]["resources"]["runtime"],
             gpu=lambda wildcards: GROUPS[wildcards.group]["resources"]["gpus"],
             slurm_extra=slurm_extra,
-        conda:
-            "../envs/pipeline.yaml"
+        params:
+            trains=trains,
+            args=train_arguments,
         shell:
             "KERAS_BACKEND={config[backend]} TF_CPP_MIN_LOG_LEVEL=3 "
             "OMP_NUM_THREADS={threads} "
