@@ -77,10 +77,14 @@ def step_times(experiment, variant, sets, steps):
     import numpy as np
 
     from linked_neurons import datasets
-    from linked_neurons.experiments.checkpoint import state_variables
-    from linked_neurons.experiments.loop import EpochRunner, SeedsRunner
-    from linked_neurons.experiments.table import Table, parse_overrides
-    from linked_neurons.experiments.train import _build, _fresh_values, Run, prepare
+    from linked_neurons.experiments.loop import EpochRunner
+    from linked_neurons.experiments.loop import SeedsRunner
+    from linked_neurons.experiments.table import Table
+    from linked_neurons.experiments.table import parse_overrides
+    from linked_neurons.experiments.train import Run
+    from linked_neurons.experiments.train import _build
+    from linked_neurons.experiments.train import _fresh_values
+    from linked_neurons.experiments.train import prepare
 
     jax.config.update("jax_threefry_partitionable", False)
     config = Table().resolve(experiment, variant, "quick", parse_overrides(sets), seed=100)

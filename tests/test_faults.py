@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import TINY, copy_repository
+from test_workflow import TINY
+from test_workflow import copy_repository
 
 pytestmark = pytest.mark.slow
 CONFIG = TINY

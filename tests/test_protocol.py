@@ -136,7 +136,8 @@ def test_scripts_lkprelu_network_trains_as_lkrelu():
     for a, b in zip(twin.trainable_weights, frozen.trainable_weights):
         a.assign(b)
     for layer in linked:
-        assert not np.any(ops.convert_to_numpy(layer.alpha_a)) and not np.any(ops.convert_to_numpy(layer.alpha_b))
+        assert not np.any(ops.convert_to_numpy(layer.alpha_a))
+        assert not np.any(ops.convert_to_numpy(layer.alpha_b))
     np.testing.assert_allclose(ops.convert_to_numpy(frozen(x)), ops.convert_to_numpy(twin(x)), rtol=1e-6)
 
 

@@ -296,7 +296,7 @@ def test_an_empty_lock_file_is_refused(tmp_path):
 def test_the_lock_is_released_on_an_exception(tmp_path):
     with pytest.raises(ZeroDivisionError), RunLock(tmp_path):
         assert (tmp_path / ".lock").exists()
-        1 / 0
+        raise ZeroDivisionError
     assert not (tmp_path / ".lock").exists()
     with RunLock(tmp_path):
         pass
