@@ -273,3 +273,128 @@ def test_a_missing_run_is_named_by_the_table_rule(built):
     aggregate.check_complete(runs, expected)
     with pytest.raises(aggregate.MissingRunError, match="depth: run lkrelu seed 100 is missing"):
         aggregate.check_complete(runs[runs["variant"] != "lkrelu"], expected)
+
+
+def report_contents(path):
+    """(results, categories, workflow description) of a Snakemake HTML report:
+    results maps each file's path to its entry (name, labels, caption, mime_type)
+    with `text`, the file's content decoded from the report's data URI."""
+    import base64
+
+    html = Path(path).read_text()
+
+    def variable(name):
+        m = re.search(rf'<script id="{name}">\s*var [\w_]+ = (.*?);\s*</script>', html, re.S)
+        assert m, f"no {name} in {path}"
+        return json.loads(m[1])
+
+    results = variable("results")
+    for entry in results.values():
+        _, _, data = entry["data_uri"].partition(";base64,")
+        entry["text"] = (base64.b64decode(data).decode("utf-8", "replace")
+                         if entry["mime_type"].startswith("text/") else None)
+    return results, variable("categories"), variable("workflow-desc")
+
+
+def test_the_report_has_the_tables_the_claims_and_the_runs_page(copy):
+    # A claim that the tiny variants can judge, so that the claims page has a row.
+    claims_file = copy / "config/claims.yaml"
+    claims = yaml.safe_load(claims_file.read_text())
+    claims["claims"].append({
+        "id": "report_test", "source": "Table 2", "claim": "LK-ReLU beats ReLU at depth.",
+        "checks": [{"better": {"experiment": "depth", "pairs": [["lkrelu", "relu"]]}}]})
+    claims_file.write_text(yaml.safe_dump(claims))
+    snakemake(copy)
+    result = snakemake(copy, "--report", "report.html")
+    assert "Report created" in result.stdout + result.stderr
+    results, categories, description = report_contents(copy / "report.html")
+    by_name = {entry["name"]: entry for entry in results.values()}
+
+    # The report's main page, then one category per experiment and the others.
+    assert "Where to look" in description and "quick" in description
+    names = {"width": "Table 1", "depth": "Table 2", "extended": "Table 3", "allcnn": "Table 4",
+             "resnet50": "Table 5", "resnet50_nobn": "Table 6", "input_shift": "Beyond the paper"}
+    for experiment in TINY["experiments"]:
+        (files,) = categories[f"{names[experiment]} ({experiment})"].values()
+        assert sorted(Path(f).name for f in files) == sorted(
+            [f"{experiment}_runs.html", f"{experiment}_runs.csv", f"{experiment}.csv",
+             f"{experiment}.tex"])
+    assert {"Paper", "Claims", "Runs", "Figures"} <= set(categories)
+    assert {"paper.pdf", "paper.tex", "numbers.json", "depth_curves.png",
+            "depth_dead_units.png", "claims.tex", "claims.csv", "claims.html"} <= set(by_name)
+    # Every item: labels, and a caption that says what made it.
+    for name, entry in by_name.items():
+        assert entry["labels"], name
+        assert "Made by rule" in entry["caption"] or "made by rule" in entry["caption"], name
+    assert "figures.py" in by_name["depth_curves.png"]["caption"]
+    assert "extract.extract_run" in by_name["depth_runs.csv"]["caption"]
+
+    # The per-run tables, as sortable pages: every run by variant and seed.
+    for experiment in TINY["experiments"]:
+        page = by_name[f"{experiment}_runs.html"]
+        assert page["mime_type"] == "text/html" and "<table" in page["text"]
+        assert "report_tables.html_table" in page["caption"]
+        runs = pd.read_csv(copy / f"results/quick/tables/{experiment}_runs.csv")
+        for _, run in runs.iterrows():
+            assert f'<td data-v="{run["variant"]}">' in page["text"], (experiment, run["variant"])
+            assert run["run"] in page["text"]
+        assert '<th data-type="num"' in page["text"] and "addEventListener" in page["text"]
+        assert "http" not in page["text"]  # loads nothing
+
+    # The runs page: every run with its configuration, results and published value.
+    runs_page = by_name["runs.html"]["text"]
+    every = pd.read_csv(copy / "results/quick/runs.csv")
+    assert len(every) == sum(len(v) for v in TINY["variants"].values())
+    for column in ("experiment", "variant", "seed", "activation", "best_val_accuracy",
+                   "converged", "diverged", "published", "best_minus_published", "run"):
+        assert f">{column}</th>" in runs_page, column
+    for _, run in every.iterrows():
+        assert run["run"] in runs_page
+    depth = every.set_index(["experiment", "variant"]).loc[("depth", "lkrelu")]
+    assert depth["published"] == pytest.approx(0.5607, abs=5e-4)  # the paper's Table 2
+    assert f'data-v="{float(depth["published"])!r}"' in runs_page
+    assert "report_tables.runs_page" in by_name["runs.html"]["caption"]
+
+    # The claims: one row per claim with source, claim, both evidences and verdict.
+    claims_page = by_name["claims.html"]["text"]
+    for column in ("source", "claim", "paper_evidence", "evidence", "verdict"):
+        assert f">{column}</th>" in claims_page, column
+    judged = pd.read_csv(copy / "results/quick/claims.csv").set_index("id")
+    assert judged.loc["report_test", "source"] == "Table 2"
+    assert judged.loc["report_test", "verdict"] in ("holds", "does not hold", "inconclusive",
+                                                    "not converged")
+    assert ">report_test</td>" in claims_page and "LK-ReLU beats ReLU at depth." in claims_page
+    assert by_name["claims.csv"]["text"].startswith("id,source,claim,paper_evidence")
+
+
+def test_the_arxiv_tarball_compiles_in_an_empty_directory(copy, tmp_path):
+    import tarfile
+
+    snakemake(copy, "arxiv")
+    archive = copy / "paper/arxiv.tar.gz"
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames())
+        assert all(not n.startswith(("/", "..")) for n in names)
+        tar.extractall(tmp_path / "arxiv", filter="data")
+    tables = [f"tables/{e}.tex" for e in [*TINY["experiments"], "claims", "cost"]]
+    assert names == sorted(["paper.tex", *tables, "figures/depth_curves.png",
+                            "figures/depth_dead_units.png"])
+    tex = (tmp_path / "arxiv/paper.tex").read_text()
+    assert tex.startswith("\\pdfoutput=1\n")
+    assert tex.split("\n", 1)[1] == (copy / "paper/paper.tex").read_text()
+    # The same bytes when packed again.
+    before = archive.read_bytes()
+    snakemake(copy, "arxiv", "--forcerun", "arxiv")
+    assert archive.read_bytes() == before
+    if not shutil.which("pdflatex"):
+        pytest.skip("pdflatex is not installed")
+    workdir = tmp_path / "arxiv"
+    for _ in range(2):
+        latex = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                                "paper.tex"], cwd=workdir, capture_output=True, text=True)
+        assert latex.returncode == 0, latex.stdout[-3000:]
+    flat = " ".join(pdf_text(workdir / "paper.pdf").split())
+    for caption in ("Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "Table 6",
+                    "beyond the paper", "The claims", "Provenance"):
+        assert caption in flat, caption
+    assert "??" not in flat  # every reference resolved
