@@ -5,13 +5,11 @@ these tests flip the runs and watch the article follow.
 """
 
 import copy
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from test_workflow import load_script
 

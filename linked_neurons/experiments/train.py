@@ -727,6 +727,28 @@ def _train_sequential(runs, data, val, steps, num_classes, common, signals):
                 raise _interrupt(later[0], signals)
 
 
+def _flat(state, k):
+    """The `k`-th seed's arrays of a stacked state, in `state_variables` order."""
+    from linked_neurons.experiments.loop import SeedsRunner
+
+    return [v for group in SeedsRunner.unstack(state, k) for v in group]
+
+
+def _reseeded(model, state, runs, epoch):
+    """`state` with each run's random layers seeded for `epoch`."""
+    non_trainable = list(state[1])
+    for i in _seed_states(model):
+        non_trainable[i] = non_trainable[i].at[:].set(
+            np.stack([_epoch_seed_values(model, run.seed, epoch)[i] for run in runs]))
+    return (state[0], non_trainable, state[2])
+
+
+def _save_unfinished(runs, state):
+    for k, run in enumerate(runs):
+        if not run.done:
+            save(run, _flat(state, k))
+
+
 def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
     """The runs at once (jax): one program vmapped over their stacked states.
     Runs that stand at different places (a resumed group) train in subgroups."""
@@ -742,27 +764,11 @@ def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
     starts = [start_run(run, model, lambda r: _fresh_values(r, shape, num_classes)) for run in runs]
     probe = None
     for epoch, step in sorted({(run.epoch, run.step) for run in runs}):
-        group = [(run, start) for run, start in zip(runs, starts) if (run.epoch, run.step) == (epoch, step)]
-        state = SeedsRunner.stack([start for _, start in group])
-        group = [run for run, _ in group]
-
-        def values(k):
-            return [v for g in SeedsRunner.unstack(state, k) for v in g]
-
-        def reseeded(state, epoch):
-            non_trainable = list(state[1])
-            for i in _seed_states(model):
-                non_trainable[i] = non_trainable[i].at[:].set(np.stack(
-                    [_epoch_seed_values(model, run.seed, epoch)[i] for run in group]))
-            return (state[0], non_trainable, state[2])
-
-        def save_all():
-            for k, run in enumerate(group):
-                if not run.done:
-                    save(run, values(k))
-
+        here = [i for i, run in enumerate(runs) if (run.epoch, run.step) == (epoch, step)]
+        group = [runs[i] for i in here]
+        state = SeedsRunner.stack([starts[i] for i in here])
         if step == 0:
-            state = reseeded(state, epoch)
+            state = _reseeded(model, state, group, epoch)
         step_seconds = None
         while not all(run.done for run in group):
             orders = np.stack([epoch_order(run.config, epoch, len(x)) for run in group])
@@ -779,7 +785,7 @@ def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
                         for key in ("loss", "accuracy"):
                             run.sums[key] = run.sums.get(key, 0.0) + float(logs[key][k]) * span
                 if signals.received and step < steps:
-                    save_all()
+                    _save_unfinished(group, state)
                     raise _interrupt(next(r for r in group if not r.done), signals)
             start = time.perf_counter()
             val_logs = runner.evaluate(state)
@@ -790,15 +796,15 @@ def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
                     continue
                 record = _record(run.sums, steps, run.seconds + took,
                                  {key: v[k] for key, v in val_logs.items()}, rates[k], epoch + 1)
-                end_epoch(run, record, lambda k=k: values(k))
+                end_epoch(run, record, lambda s=state, k=k: _flat(s, k))
                 if run.done:
-                    _assign(variables, values(k))
+                    _assign(variables, _flat(state, k))
                     _, probe = finish_run(run, model, xv, common, probe)
             epoch, step = epoch + 1, 0
             if not all(run.done for run in group):
-                state = reseeded(state, epoch)
+                state = _reseeded(model, state, group, epoch)
                 if signals.received:
-                    save_all()
+                    _save_unfinished(group, state)
                     raise _interrupt(next(r for r in group if not r.done), signals)
 
 

@@ -35,11 +35,8 @@ for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
             trains=trains,
             args=train_arguments,
         shell:
-            "KERAS_BACKEND={config[backend]} TF_CPP_MIN_LOG_LEVEL=3 "
-            "OMP_NUM_THREADS={threads} "
+            "TF_CPP_MIN_LOG_LEVEL=3 OMP_NUM_THREADS={threads} "
             "XLA_FLAGS='--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}' "
-            "JAX_COMPILATION_CACHE_DIR={config[jax_cache]:q} "
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 "
-            "XLA_PYTHON_CLIENT_PREALLOCATE=false "
-            "PYTHONPATH={workflow.basedir:q}${{PYTHONPATH:+:$PYTHONPATH}} "
-            "python {workflow.basedir:q}/workflow/scripts/train.py {params.args:q} > {log:q} 2>&1"
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 XLA_PYTHON_CLIENT_PREALLOCATE=false "
+            'PYTHONPATH="$LINKED_NEURONS_WORKFLOW${{PYTHONPATH:+:$PYTHONPATH}}" '
+            'python "$LINKED_NEURONS_WORKFLOW/workflow/scripts/train.py" {params.args:q} > {log:q} 2>&1'

@@ -14,10 +14,16 @@ import sys
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 import yaml
+from aggregate import LABELS
+from aggregate import _bool
+from aggregate import depth_label
+from aggregate import published_runs
+from aggregate import stats
+from aggregate import units
 
-from aggregate import LABELS, _bool, depth_label, published_runs, stats, units
 from linked_neurons.datasets import num_classes
-from linked_neurons.experiments.io import atomic_write_json, atomic_write_text
+from linked_neurons.experiments.io import atomic_write_json
+from linked_neurons.experiments.io import atomic_write_text
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
@@ -407,7 +413,6 @@ def main(sm):
         results = evaluate(claims, runs, published)
     except ClaimError as error:
         log.error("%s", error)
-        print(f"claims: {error}", file=sys.stderr)
         sys.exit(1)
     atomic_write_json(sm.output.json, {"counts": counts(results), "claims": results})
     atomic_write_text(sm.output.tex, template(sm.input.template).render(

@@ -9,10 +9,14 @@ authors' scripts from the experiment table (Table.protocol_differences)."""
 from pathlib import Path
 
 import package  # noqa: F401 (the package's Keras-free modules)
-from aggregate import TABLES, load_runs, numbers
+from aggregate import TABLES
+from aggregate import load_runs
+from aggregate import numbers
 from latex import template
 
-from linked_neurons.experiments.io import atomic_write_json, atomic_write_text, read_json
+from linked_neurons.experiments.io import atomic_write_json
+from linked_neurons.experiments.io import atomic_write_text
+from linked_neurons.experiments.io import read_json
 from linked_neurons.experiments.provenance import git_commit
 from linked_neurons.experiments.table import Table
 

@@ -6,8 +6,13 @@ import sys
 
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
-from aggregate import TABLES, MissingRunError, aggregate, check_complete, published_runs
-from latex import made_by, template
+from aggregate import TABLES
+from aggregate import MissingRunError
+from aggregate import aggregate
+from aggregate import check_complete
+from aggregate import published_runs
+from latex import made_by
+from latex import template
 from logs import setup as setup_logging
 
 from linked_neurons.experiments.io import atomic_write_text
@@ -18,7 +23,6 @@ runs = pd.read_csv(sm.input.runs)
 try:
     check_complete(runs, sm.params.expected)
 except MissingRunError as error:
-    print(error, file=sys.stderr)
     logging.error("%s", error)
     sys.exit(1)
 experiment = sm.wildcards.experiment
