@@ -23,6 +23,7 @@
 #   SLURM_TEST_LINK_ETC   1: symlink /etc/slurm/slurm.conf     (1)
 #   SLURM_TEST_NO_INSTALL 1: skip apt-get (packages present)   (0)
 #   SLURM_TEST_TIMEOUT    seconds to wait for each step        (120)
+#   SLURM_TEST_PROCTRACK  pgid or linuxproc (process tracking)  (pgid)
 set -euo pipefail
 
 DIR=${SLURM_TEST_DIR:-/tmp/ln-slurm}
@@ -31,10 +32,12 @@ ACCOUNTING=${SLURM_TEST_ACCOUNTING:-slurmdbd}
 LINK_ETC=${SLURM_TEST_LINK_ETC:-1}
 NO_INSTALL=${SLURM_TEST_NO_INSTALL:-0}
 TIMEOUT=${SLURM_TEST_TIMEOUT:-120}
+PROCTRACK=${SLURM_TEST_PROCTRACK:-pgid}
 CLUSTER=lntest
 DB_PORT=${SLURM_TEST_DB_PORT:-3307}
 NODE=$(hostname -s)
 case "$ACCOUNTING" in slurmdbd|none) ;; *) echo "SLURM_TEST_ACCOUNTING must be slurmdbd or none" >&2; exit 2 ;; esac
+case "$PROCTRACK" in pgid|linuxproc) ;; *) echo "SLURM_TEST_PROCTRACK must be pgid or linuxproc" >&2; exit 2 ;; esac
 
 export SLURM_CONF=$DIR/etc/slurm.conf
 SBIN=/usr/sbin
@@ -149,8 +152,11 @@ SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-# containers: no cgroup/systemd delegation -> plain process tracking
-ProctrackType=proctrack/linuxproc
+# containers: no cgroup/systemd delegation. proctrack/pgid, not linuxproc:
+# like proctrack/cgroup on a real cluster, it kills the processes a step
+# leaves behind when the step ends (linuxproc loses track of orphans, so a
+# training process whose shell died would survive here and nowhere else)
+ProctrackType=proctrack/$PROCTRACK
 TaskPlugin=task/none
 SwitchType=switch/none
 MpiDefault=none
@@ -159,7 +165,8 @@ ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=60
 InactiveLimit=0
-KillWait=5
+# SLURM's default: SIGTERM, then SIGKILL 30 s later, at a time limit or scancel
+KillWait=30
 WaitTime=0
 # keep finished jobs visible to squeue/scontrol for 10 min
 MinJobAge=600
