@@ -141,6 +141,12 @@ def test_training_writes_metrics_events_and_config(tmp_path):
         assert metrics["epochs_run"] == 2 and not metrics["diverged"]
         assert 0 <= metrics["best_val_accuracy"] <= 1
         assert metrics["params"] > 0 and metrics["median_epoch_seconds"] > 0
+        # What it trained with: versions, code and configuration, device.
+        env = metrics["environment"]
+        assert env["backend"] == "jax" and env["keras"] and env["backend_versions"]["jax"]
+        assert env["python"] and env["numpy"] and env["linked_neurons"]
+        assert set(metrics["fingerprint"]) == {"config", "code"}
+        assert metrics["device"].startswith("cpu") and metrics["wall_seconds"] >= 0
         assert all(d["units"] > 0 and 0 <= d["dead"] <= d["units"] for d in metrics["dead_units"].values())
         tags = scalars(out)
         assert set(tags) == {f"epoch/{t}" for t in
