@@ -185,7 +185,22 @@ def trains(wildcards):
 
 
 def slurm_extra(wildcards):
-    extra = [f"--signal=TERM@{config['stop_signal_seconds']}"]
+    """The training job's extra sbatch options (the SLURM profile).
+
+    `--signal=TERM@N`: SIGTERM to the job's steps N = stop_signal_seconds
+    before the time limit (up to 30 s earlier: SLURM looks every 30 s). The
+    executor plugin runs the rule in a step (`srun ... snakemake`), so the
+    training process gets it, saves and exits 143; the profile's retries
+    submit the group again and it resumes. The rule's shell must `exec` the
+    training process: a shell killed by the signal ends the step before the
+    save, and SLURM kills what the step left. Not `B:TERM@N`: that signals only
+    the batch shell, which the plugin writes without a trap; it dies, and the
+    job's processes are killed KillWait later, saved or not
+    (tests/slurm/README.md). 0: no warning signal. A timed group (Table 6)
+    asks for a node of its own (`--exclusive`)."""
+    extra = []
+    if config["stop_signal_seconds"]:
+        extra.append(f"--signal=TERM@{config['stop_signal_seconds']}")
     if exclusive(wildcards.group):
         extra.append("--exclusive")
     return " ".join(extra)
