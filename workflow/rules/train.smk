@@ -1,8 +1,11 @@
 # The training jobs: one per group, the runs of one variant (one per seed),
 # trained in one process (linked_neurons/experiments/train.py). Outputs are
-# update()d: Snakemake keeps a group's finished runs when it reruns the group
-# (one run deleted, or a stop signal), and the runner trains only the runs
-# whose metrics.json is missing or of another configuration or code.
+# update()d: Snakemake does not delete a group's finished runs before it
+# reruns the group (one run deleted, a stale run), and the runner trains only
+# the runs whose metrics.json is missing or of another configuration or code.
+# A job that fails or is stopped keeps the runs it finished because the
+# profiles set keep-incomplete (Snakemake would delete its new outputs). The
+# trainer is exec'd: a stop signal reaches it, not a shell that dies at once.
 
 for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
 
@@ -39,4 +42,4 @@ for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
             "XLA_FLAGS='--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}' "
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 XLA_PYTHON_CLIENT_PREALLOCATE=false "
             'PYTHONPATH="$LINKED_NEURONS_WORKFLOW${{PYTHONPATH:+:$PYTHONPATH}}" '
-            'python "$LINKED_NEURONS_WORKFLOW/workflow/scripts/train.py" {params.args:q} > {log:q} 2>&1'
+            'exec python "$LINKED_NEURONS_WORKFLOW/workflow/scripts/train.py" {params.args:q} > {log:q} 2>&1'
