@@ -161,7 +161,7 @@ def test_editing_one_variant_retrains_that_variant_only(copy):
     table = copy / "config/experiments.yaml"  # a copy: the repository's is a link
     text = table.read_text()
     old = ('        width_multiplier: 1.4142135623730951\n        name: "{activation}_sqrt2"\n'
-           "    scales:\n      quick: {epochs: 6")
+           "    scales:\n      quick:\n        # 14x14")  # extended's, not depth's
     assert text.count(old) == 1
     table.write_text(text.replace(old, old.replace("1.4142135623730951", "1.5")))
     jobs = planned(copy)
