@@ -373,7 +373,10 @@ def test_after_a_failed_pdf_build_the_next_run_retries(tmp_path):
     shutil.copy(ROOT / "workflow" / "envs" / "latex.yaml", tmp_path / "workflow" / "envs")
     (tmp_path / "workflow" / "rules" / "pdf.smk").write_text(pdf_rule)
     (tmp_path / "Snakefile").write_text(
+        "from pathlib import Path\n\n"
         'SCALE = "tiny"\n\n'
+        "def report_labels(content, format):\n"
+        '    return {"content": content, "format": format}\n\n'
         "rule all:\n"
         '    input: "paper/paper.pdf"\n\n'
         "rule paper:\n"
