@@ -241,6 +241,9 @@ def test_the_schema_rejects_a_mistyped_key_before_anything_runs(built):
     assert "scal" in result.stdout + result.stderr
     result = snakemake(built, "-n", "--config", "scale=papr", check=False)
     assert result.returncode != 0 and "papr" in result.stdout + result.stderr
+    # What the command line gives as text is read as the schema's type.
+    result = snakemake(built, "-n", "--config", "exclusive_timing=false", "seeds=[100]", check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 def test_a_corrupt_event_file_falls_back_to_metrics_or_names_the_run(built, tmp_path, caplog):

@@ -10,6 +10,10 @@ from snakemake.utils import validate
 # `--config 'seeds=[1, 2]'` gives strings (Snakemake reads the values of a
 # YAML list or mapping as text): numbers they are.
 config["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in config.get("seeds", [])]
+# `--config exclusive_timing=false` gives the text "false": a boolean it is.
+for _key in ("exclusive_timing",):
+    if str(config.get(_key)).lower() in ("true", "false"):
+        config[_key] = str(config[_key]).lower() == "true"
 validate(config, "../schemas/config.schema.yaml")
 
 
