@@ -5,15 +5,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # KERAS_BACKEND=tensorflow and torch.
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-# The whole package (linked_neurons), before any test loads a workflow
-# script: those import workflow/scripts/package.py, which registers a bare
-# `linked_neurons` (no layers) when none is imported yet, and a later
-# `import linked_neurons` would get that one (test_claims.py then
-# test_protocol.py, run alone).
 import keras  # noqa: E402
-import linked_neurons  # noqa: E402, F401
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# The whole package, before any test loads a workflow script: those import
+# workflow/scripts/package.py, which registers a bare `linked_neurons` (no
+# layers) when none is imported yet, and a later `import linked_neurons`
+# would get that one (test_claims.py then test_protocol.py, run alone).
+import linked_neurons  # noqa: E402, F401
 
 BACKEND = keras.backend.backend()
 
