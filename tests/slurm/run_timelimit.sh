@@ -70,11 +70,11 @@ local_train() {
         python -m linked_neurons train "$@"
 }
 read -r EXPERIMENT VARIANT SEEDS SETS < <(python - "$CONFIG" <<'PY'
-import sys, yaml
+import json, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 [experiment] = c["experiments"]
 [variant] = c["variants"][experiment]
-sets = ",".join(f"{k}={v}" for k, v in c["set"].items())
+sets = ",".join(f"{k}={json.dumps(v)}" for k, v in c["set"].items())
 print(experiment, variant, ",".join(map(str, c["seeds"])), sets)
 PY
 )
