@@ -4,17 +4,22 @@ import os
 import re
 import shutil
 import sys
+from pathlib import Path
+
+import yaml
 
 from snakemake.utils import validate
 
 # `--config 'seeds=[1, 2]'` gives strings (Snakemake reads the values of a
 # YAML list or mapping as text): numbers they are.
 config["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in config.get("seeds", [])]
-# `--config exclusive_timing=false` gives the text "false": a boolean it is.
-for _key in ("exclusive_timing",):
-    if str(config.get(_key)).lower() in ("true", "false"):
+# `--config exclusive_timing=false` gives the text "false": each key the
+# schema types boolean is read as one.
+CONFIG_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+for _key, _spec in yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"].items():
+    if _spec.get("type") == "boolean" and str(config.get(_key)).lower() in ("true", "false"):
         config[_key] = str(config[_key]).lower() == "true"
-validate(config, "../schemas/config.schema.yaml")
+validate(config, str(CONFIG_SCHEMA))
 
 
 def _load_table_module():
