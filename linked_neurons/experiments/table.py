@@ -18,6 +18,7 @@ No Keras here: the Snakefile loads this file by path.
 """
 
 import copy
+import difflib
 import hashlib
 import itertools
 import json
@@ -31,8 +32,11 @@ import yaml
 ACTIVATIONS = ["relu", "lkrelu", "prelu", "lkprelu", "selu", "lkselu", "swish", "lkswish"]
 SCALES = ("quick", "paper")
 # What names, schedules or judges a run without changing what it computes (a
-# protocol's effect is in the keys it sets).
-NAMING_KEYS = ("experiment", "variant", "seed", "title", "seeds", "resources",
+# protocol's effect is in the keys it sets). Everything else is the run's
+# identity: its seed, its data, its configuration (and the code it runs,
+# `code_digest`). `seeds` lists the experiment's seeds; a run's own `seed` is
+# identity: two seeds are two runs.
+NAMING_KEYS = ("experiment", "variant", "title", "seeds", "resources",
                "checkpoint_seconds", "convergence", "timed", "protocol")
 # The package's files that a training run executes and whose edits can change
 # its numbers (relative to the package). Reading, naming and scheduling code
@@ -45,6 +49,7 @@ CODE = (
     "experiments/models.py",
     "experiments/train.py",
     "experiments/loop.py",
+    "experiments/losses.py",
     "experiments/optimizers.py",
     "experiments/schedules.py",
     "experiments/checkpoint.py",
@@ -54,6 +59,8 @@ TEXT = "text"
 # What a protocol rule may hold, and keys it may not set.
 RULE_KEYS = ("why", "when", "set")
 _UNSETTABLE = ("experiment", "variant", "scale", "protocol")
+#: The most variants one grid may make (the paper's largest makes 16).
+MAX_GRID = 1000
 
 
 def _package_file(name):
@@ -70,8 +77,96 @@ SCHEMA = yaml.safe_load(_package_file("run.schema.yaml").read_text())
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)  # built once: the table has ~400 runs
 
 
+#: The longest message a ConfigError prints (its culprits are cut shorter).
+MAX_MESSAGE = 400
+#: How much of a culprit (a value, a YAML error's detail) an error message quotes.
+QUOTE_CHARS = 200
+
+
 class ConfigError(ValueError):
-    """A configuration that cannot run: unknown name, bad key or value."""
+    """A configuration that cannot run: unknown name, bad key or value.
+
+    `str()` is one line: whitespace runs (newlines included) become one space."""
+
+    def __str__(self):
+        text = " ".join(super().__str__().split())
+        return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
+
+
+def cut(text, limit=QUOTE_CHARS):
+    """`text` (anything: it is repr'd unless a string) cut to about `limit`
+    characters, so that an error never quotes a whole hostile value."""
+    text = text if isinstance(text, str) else repr(text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def quote(value, limit=QUOTE_CHARS):
+    """repr(value), cut to about `limit` characters."""
+    return cut(repr(value), limit)
+
+
+# --- reading YAML safely -------------------------------------------------------
+#
+# PyYAML's SafeLoader builds no objects but plain data; it still expands
+# aliases (a "billion laughs" table: 9**9 list items from a few lines) and
+# lets a repeated mapping key silently win. A table needs neither: aliases are
+# refused (write the value out) and a repeated key is an error naming both
+# lines.
+
+
+class _TableLoader(yaml.SafeLoader):
+    """SafeLoader without aliases and without repeated mapping keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None,
+                f"an alias (*{event.anchor}) is not allowed in an experiment table: "
+                "write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    raise yaml.constructor.ConstructorError(
+                        None, None,
+                        f"duplicate key {quote(key, 60)} (first at line {first}): keep one",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path, what="experiment table"):
+    """The data of the YAML file `path` (aliases and repeated keys refused).
+    Raises ConfigError, one line naming the file, the line and the fault."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{what} {path} not found: run from the repository root or set LINKED_NEURONS_TABLE"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{what} {path} cannot be read: {cut(str(error))}") from None
+    try:
+        return yaml.load(text, Loader=_TableLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}, line {mark.line + 1}" if mark else str(path)
+        problem = error.problem or error.context or "not YAML"
+        raise ConfigError(f"{what} {where}: {cut(problem)}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{what} {path}: not YAML ({cut(str(error))})") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path}: nested too deeply to be a table") from None
 
 
 def default_table_path():
@@ -128,18 +223,82 @@ def _selects(rule, config):
     return True
 
 
-def _expand(entry):
+def _expand(entry, where="variants"):
     entry = dict(entry)
     grid = entry.pop("grid", None)
     template = entry.pop("name")
     if grid is None:
         return {template: entry}
     grid = {k: ACTIVATIONS if v == "ACTIVATIONS" else v for k, v in grid.items()}
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+    if size > MAX_GRID:
+        raise ConfigError(f"{where}: the grid of {cut(template, 60)} makes {size} variants; "
+                          f"at most {MAX_GRID} are allowed: split it into smaller grids")
     variants = {}
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values))
-        variants[template.format(**point)] = {**entry, **point}
+        try:
+            name = template.format(**point)
+        except (KeyError, IndexError, ValueError, AttributeError) as error:
+            raise ConfigError(
+                f"{where}: the variant name {cut(template, 60)} cannot be filled from its grid "
+                f"({type(error).__name__}: {cut(str(error), 60)}): use {{KEY}} for grid keys "
+                f"{', '.join(map(str, grid))}"
+            ) from None
+        variants[name] = {**entry, **point}
     return variants
+
+
+# The table's own structure (its runs are validated by run.schema.yaml once
+# resolved): checked before anything is read from it, so that a table of the
+# wrong shape is a ConfigError naming where, not an AttributeError.
+_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_]+$"}
+_SCALES = {"type": "object", "additionalProperties": False,
+           "properties": {scale: {"type": ["object", "null"]} for scale in SCALES}}
+_VARIANT = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "grid": {"type": "object", "minProperties": 1, "propertyNames": _NAME,
+                 "additionalProperties": {"anyOf": [{"type": "array", "minItems": 1},
+                                                    {"const": "ACTIVATIONS"}]}},
+    },
+}
+TABLE_SCHEMA = {
+    "type": "object",
+    "required": ["experiments"],
+    "additionalProperties": False,
+    "properties": {
+        "defaults": {"type": "object", "properties": {"scales": _SCALES}},
+        "experiments": {
+            "type": "object", "minProperties": 1, "propertyNames": _NAME,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["variants"],
+                "properties": {"variants": {"type": "array", "minItems": 1, "items": _VARIANT},
+                               "scales": _SCALES},
+            },
+        },
+        "protocols": {"type": ["object", "null"], "propertyNames": _NAME},
+    },
+}
+_TABLE_VALIDATOR = jsonschema.Draft202012Validator(TABLE_SCHEMA)
+
+
+def _check_structure(raw, path):
+    if not isinstance(raw, dict):
+        got = "empty" if raw is None else f"a {type(raw).__name__}"
+        raise ConfigError(
+            f"experiment table {path}: the file is {got}; it must be a mapping with "
+            "`experiments` (and `defaults`, `protocols`), e.g. the package's experiments.yaml"
+        )
+    error = jsonschema.exceptions.best_match(_TABLE_VALIDATOR.iter_errors(raw))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(f"experiment table {path}: {cut(where, 80)}: {cut(error.message)}")
 
 
 class Table:
@@ -147,14 +306,21 @@ class Table:
 
     def __init__(self, path=None):
         self.path = Path(path or default_table_path())
+        raw = load_yaml(self.path)
+        _check_structure(raw, self.path)
         try:
-            raw = yaml.safe_load(self.path.read_text())
-        except FileNotFoundError:
+            self._load(raw)
+        except ConfigError:
+            raise
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError) as error:
+            # A shape the checks above do not describe: still one line naming the table.
             raise ConfigError(
-                f"experiment table {self.path} not found: run from the "
-                "repository root or set LINKED_NEURONS_TABLE"
+                f"experiment table {self.path} cannot be read ({type(error).__name__}: "
+                f"{cut(str(error))}): compare it with the package's experiments.yaml"
             ) from None
-        self.defaults = raw.get("defaults", {})
+
+    def _load(self, raw):
+        self.defaults = raw.get("defaults") or {}
         self.experiments = raw["experiments"]
         self.protocols = {TEXT: [], **(raw.get("protocols") or {})}
         self._check_protocols()
@@ -163,9 +329,9 @@ class Table:
         for name, experiment in self.experiments.items():
             variants = {}
             for entry in experiment.get("variants", []):
-                for vname, spec in _expand(entry).items():
+                for vname, spec in _expand(entry, f"{self.path}: {name}").items():
                     if vname in variants:
-                        raise ConfigError(f"{self.path}: {name} has two variants named {vname!r}")
+                        raise ConfigError(f"{self.path}: {name} has two variants named {cut(vname, 80)}")
                     variants[vname] = spec
             self._variants[name] = variants
         selected = set()
@@ -178,8 +344,8 @@ class Table:
             for index, rule in enumerate(rules):
                 if (protocol, index) not in selected:
                     raise ConfigError(
-                        f"{self.path}: protocols.{protocol}[{index}] ({rule['why']}) "
-                        f"selects no run: check its `when` {rule.get('when')}"
+                        f"{self.path}: protocols.{protocol}[{index}] ({cut(rule['why'], 80)}) "
+                        f"selects no run: check its `when` {cut(rule.get('when'))}"
                     )
 
     def _check_protocols(self):
@@ -203,13 +369,13 @@ class Table:
                     raise ConfigError(f"{where}: a rule cannot set {', '.join(bad)}")
                 for key, values in (rule.get("when") or {}).items():
                     if key.split(".")[0] not in SCHEMA["properties"]:
-                        raise ConfigError(f"{where}: `when` names an unknown run key {key!r}")
+                        raise ConfigError(f"{where}: `when` names an unknown run key {quote(key, 60)}")
                     values = values if isinstance(values, list) else [values]
                     known = {"experiment": self.experiments, "scale": SCALES}.get(key)
                     for value in values:
                         if known is not None and value not in known:
                             raise ConfigError(
-                                f"{where}: unknown {key} {value!r}: use one of {', '.join(known)}"
+                                f"{where}: unknown {key} {quote(value, 60)}: use one of {', '.join(known)}"
                             )
 
     def variants(self, experiment):
@@ -219,7 +385,7 @@ class Table:
     def _check_experiment(self, experiment):
         if experiment not in self.experiments:
             raise ConfigError(
-                f"unknown experiment {experiment!r}: use one of "
+                f"unknown experiment {quote(experiment, 60)}: use one of "
                 f"{', '.join(self.experiments)}"
             )
 
@@ -233,11 +399,11 @@ class Table:
         self._check_experiment(experiment)
         if variant not in self._variants[experiment]:
             raise ConfigError(
-                f"unknown variant {variant!r} of {experiment}: use one of "
+                f"unknown variant {quote(variant, 60)} of {experiment}: use one of "
                 f"{', '.join(self._variants[experiment])}"
             )
         if scale not in SCALES:
-            raise ConfigError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+            raise ConfigError(f"unknown scale {quote(scale, 60)}: use one of {', '.join(SCALES)}")
         exp = self.experiments[experiment]
         defaults = {k: v for k, v in self.defaults.items() if k != "scales"}
         config = merge(defaults, self.defaults.get("scales", {}).get(scale))
@@ -248,7 +414,8 @@ class Table:
         if protocol is not None:
             if overrides.get("protocol", protocol) != protocol:
                 raise ConfigError(
-                    f"protocol {protocol!r} and the override protocol={overrides['protocol']!r} differ"
+                    f"protocol {quote(protocol, 60)} and the override "
+                    f"protocol={quote(overrides['protocol'], 60)} differ"
                 )
             overrides["protocol"] = protocol
         names = dict(experiment=experiment, variant=variant, scale=scale)
@@ -256,7 +423,7 @@ class Table:
         protocol = unprotocolled.get("protocol", TEXT)
         if protocol not in self.protocols:
             raise ConfigError(
-                f"{experiment}/{variant}: unknown protocol {protocol!r}: use one of "
+                f"{experiment}/{variant}: unknown protocol {quote(protocol, 60)}: use one of "
                 f"{', '.join(self.protocols)}"
             )
         for index, rule in enumerate(self.protocols[protocol]):
@@ -315,7 +482,8 @@ class Table:
         overrides.pop("protocol", None)
         for name in (other, used):
             if name is not None and name not in self.protocols:
-                raise ConfigError(f"unknown protocol {name!r}: use one of {', '.join(self.protocols)}")
+                raise ConfigError(f"unknown protocol {quote(name, 60)}: use one of "
+                                  f"{', '.join(self.protocols)}")
         rows = {}
         for experiment in experiments or self.experiments:
             for variant in self.variants(experiment):
@@ -407,16 +575,18 @@ def validate(config):
             )
         return
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    run = f"{cut(config.get('experiment'), 40)}/{cut(config.get('variant'), 40)}"
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(map(str, set(error.instance) - set(known)))
+        close = difflib.get_close_matches(extra[0], known, n=3)
+        hint = (f"did you mean {' or '.join(close)}?" if close
+                else f"allowed: {cut(', '.join(known), 120)}")
         raise ConfigError(
-            f"{config.get('experiment')}/{config.get('variant')}: unknown key "
-            f"{'.'.join([*map(str, error.absolute_path), extra[0]])!r}; allowed: {allowed}"
+            f"{run}: unknown key {quote('.'.join([*map(str, error.absolute_path), extra[0]]), 80)}"
+            f"; {hint} (every key: run.schema.yaml)"
         )
-    raise ConfigError(
-        f"{config.get('experiment')}/{config.get('variant')}: {where}: {error.message}"
-    )
+    raise ConfigError(f"{run}: {cut(where, 60)}: {cut(error.message)}")
 
 
 def parse_overrides(pairs):
@@ -425,7 +595,7 @@ def parse_overrides(pairs):
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--set {pair!r}: write it as key=value, e.g. --set epochs=3")
+            raise ConfigError(f"--set {quote(pair, 80)}: write it as key=value, e.g. --set epochs=3")
         node = overrides
         *parents, leaf = key.split(".")
         for part in parents:
