@@ -7,7 +7,8 @@ metrics.json holds, with a warning; a run with neither fails, naming it.
 
 Outputs: EXPERIMENT.csv, one row per run and epoch; EXPERIMENT_runs.csv, one
 row per run: its labels, the configuration it was trained with, its summary
-(best accuracy, divergence, convergence, times, dead units).
+(best accuracy, divergence, convergence, times, dead units: constant on every
+sample, and exactly zero on every sample).
 """
 
 import json
@@ -117,10 +118,19 @@ def extract_run(metrics_file, ids=None):
     convergence = metrics.get("convergence") or {}
     summary["converged"] = convergence.get("converged")
     summary["convergence"] = convergence.get("reason")
+    # Per layer, the fraction of its units that are dead (constant on every
+    # sample, `dead`) and exactly zero on every sample (`zero`). A metrics.json
+    # from before the zero count (its `dead` counted exact zeros; the pipeline
+    # retrains such runs, their code changed) leaves the zero columns empty.
     dead = metrics.get("dead_units") or {}
     summary["dead_units"] = sum(d["dead"] for d in dead.values())
     summary["dead_layers"] = sum(d["dead"] > 0 for d in dead.values())
     summary["dead_per_layer"] = json.dumps([d["dead"] / d["units"] for d in dead.values()])
+    counted = all("zero" in d for d in dead.values())
+    summary["zero_units"] = sum(d["zero"] for d in dead.values()) if counted else None
+    summary["zero_layers"] = sum(d["zero"] > 0 for d in dead.values()) if counted else None
+    summary["zero_per_layer"] = json.dumps([d["zero"] / d["units"] for d in dead.values()]
+                                           if counted else None)
     return epochs, summary
 
 

@@ -1,4 +1,5 @@
-"""The depth experiment's figures: validation accuracy per epoch, dead units."""
+"""The depth experiment's figures: validation accuracy per epoch, dead units
+per layer (constant on every sample, and exactly zero on every sample)."""
 
 import json
 
@@ -25,16 +26,45 @@ ax.legend(ncol=4, fontsize=7)
 fig.tight_layout()
 fig.savefig(sm.output.curves, dpi=150)
 
-fig, ax = plt.subplots(figsize=(6.4, 3.6))
+# Dead units per layer, two panels sharing the layer axis: constant on every
+# sample (the paper's definition, `dead_per_layer`) and exactly zero on every
+# sample (`zero_per_layer`). A variant is drawn where it has any (ReLU and
+# LK-ReLU always), in the same colour in both panels.
+PANELS = (("dead_per_layer", "constant on every sample"),
+          ("zero_per_layer", "exactly zero on every sample"))
+
+
+def per_layer(group, column):
+    """The median over seeds of a per-layer column, or None (diverged runs
+    have no layers, runs from before the zero count no zero column)."""
+    if column not in group:
+        return None
+    per_seed = [json.loads(d) for d in group[column] if isinstance(d, str)]
+    per_seed = [p for p in per_seed if p]
+    return pd.DataFrame(per_seed).median() if per_seed else None
+
+
+fig, axes = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, sharey=True)
+colours = plt.get_cmap("tab20").colors  # depth has 14 variants
+shown = []
 for variant, group in runs.groupby("variant", sort=False):
-    per_seed = [json.loads(d) for d in group["dead_per_layer"] if json.loads(d)]  # diverged: []
-    if not per_seed:
+    series = [per_layer(group, column) for column, _ in PANELS]
+    if not any(f is not None and (f.any() or variant in ("relu", "lkrelu")) for f in series):
         continue
-    fractions = pd.DataFrame(per_seed).median()
-    if fractions.any() or variant in ("relu", "lkrelu"):
-        ax.plot(range(1, len(fractions) + 1), fractions, marker=".", label=variant)
-ax.set_xlabel("layer")
-ax.set_ylabel("dead units (fraction, median over seeds)")
-ax.legend(ncol=4, fontsize=7)
+    colour = colours[len(shown) % len(colours)]
+    style = "-" if variant.startswith("lk") else ":"
+    shown.append(variant)
+    for ax, fractions in zip(axes, series):
+        if fractions is not None:
+            ax.plot(range(1, len(fractions) + 1), fractions, style, marker=".", color=colour,
+                    label=variant)
+for ax, (_, title) in zip(axes, PANELS):
+    ax.set_title(f"dead units: {title}", fontsize=9)
+    ax.set_ylabel("fraction (median over seeds)", fontsize=8)
+    ax.set_ylim(-0.05, 1.05)
+axes[-1].set_xlabel("layer")
+handles, labels = axes[0].get_legend_handles_labels()
+if handles:
+    axes[0].legend(handles, labels, ncol=4, fontsize=7)
 fig.tight_layout()
 fig.savefig(sm.output.dead, dpi=150)
