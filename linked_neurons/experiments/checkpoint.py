@@ -15,6 +15,8 @@ complete pair. The newest two pairs are kept. `load` verifies a pair (both
 files read, every array's shape as the model's, the same fingerprint); a
 damaged newest pair is reported with its path and the older one is used; with
 none usable the run starts afresh, so no damaged file blocks a run for good.
+Only files of these names are ever deleted: anything else a user keeps in
+`checkpoint/` stays, and so does the directory then.
 """
 
 import io
@@ -31,6 +33,10 @@ from linked_neurons.experiments.io import read_json
 log = logging.getLogger("linked_neurons.train")
 KEEP = 2
 _NAME = re.compile(r"epoch-(\d{4})-step-(\d{5})\.json$")
+# A checkpoint's files, and the temporary files of their atomic writes
+# (io.atomic_write_with: ".NAME.HEX.tmp"): what `clear` may delete.
+_OWN = re.compile(r"(epoch-\d{4}-step-\d{5}\.(json|npz)"
+                  r"|\.epoch-\d{4}-step-\d{5}\.(json|npz)\.[0-9a-f]{8}\.tmp)$")
 
 
 def state_variables(model):
@@ -90,11 +96,22 @@ class Checkpoints:
                             path.with_suffix(".npz"), error)
         return None
 
+    def foreign(self):
+        """The files of `checkpoint/` that no checkpoint wrote (a user's)."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.iterdir() if not _OWN.match(p.name))
+
     def clear(self):
-        for _, _, path in self._pairs():
-            path.with_suffix(".npz").unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
-        for stray in self.dir.glob("*") if self.dir.is_dir() else []:
-            stray.unlink(missing_ok=True)
-        if self.dir.is_dir():
+        """Delete the checkpoints (and the temporary files of an interrupted
+        save), nothing else: `checkpoint/` goes only if that leaves it empty."""
+        if not self.dir.is_dir():
+            return
+        for path in self.dir.iterdir():
+            if _OWN.match(path.name) and not path.is_dir():
+                path.unlink(missing_ok=True)
+        try:
             self.dir.rmdir()
+        except OSError:  # it holds files that are not ours: they stay
+            log.info("%s kept: it holds files no checkpoint wrote (%s)", self.dir,
+                     ", ".join(p.name for p in self.foreign()[:3]))

@@ -42,11 +42,21 @@ class OutputError(OSError):
     """An output could not be written; `str()` is one line naming the file.
 
     Built like an OSError, `OutputError(errno, strerror, filename)`, so its
-    `errno` (e.g. `errno.ENOSPC`) still tells what happened.
+    `errno` (e.g. `errno.ENOSPC`) still tells what happened; a caller that
+    knows the run adds it with `error.within(context)`.
     """
 
+    context = None  # e.g. "run depth/relu seed 1": leads the message when set
+
+    def within(self, context):
+        """The same error, its message led by `context` (e.g. the run's name)."""
+        error = OutputError(self.errno, self.strerror, self.filename)
+        error.context = context
+        return error
+
     def __str__(self):
-        return f"cannot write {self.filename}: {self.strerror}"
+        lead = f"{self.context}: " if self.context else ""
+        return f"{lead}cannot write {self.filename}: {self.strerror}"
 
 
 class DamagedFileError(ValueError):
