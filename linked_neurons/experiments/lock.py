@@ -15,9 +15,12 @@ is refused at once with a RunLockedError that names them:
 
 (one line). The lock is removed when the `with` block ends, by an exception
 too. A lock left behind by a process that died (SIGKILL, a crash, a reboot)
-on this host is stale: the next trainer on this host takes it over; of two
-trying at once only one wins. A lock held on another host cannot be checked
-from here and is refused, whatever the state of its holder.
+on this machine is stale: the next trainer on this machine takes it over; of
+two trying at once only one wins. The machine is told by its host name, its
+machine id (/etc/machine-id) and its boot id: a lock of another boot is stale
+only when it names this machine id (a reboot), since cloned VMs and containers
+on shared storage share host names. A lock held on another machine cannot be
+checked from here and is refused, naming the file, whatever its holder's state.
 
 Standard library only: no Keras, no import of the rest of the package (the
 workflow may load this file by path).
@@ -68,6 +71,18 @@ def _boot_id():
     return _read_first_line("/proc/sys/kernel/random/boot_id")
 
 
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def _machine_id():
+    """This machine's id (systemd's /etc/machine-id), or None where there is none."""
+    for path in MACHINE_ID_FILES:
+        value = _read_first_line(path)
+        if value:
+            return value
+    return None
+
+
 def _pid_namespace():
     try:
         return os.readlink("/proc/self/ns/pid")
@@ -96,6 +111,7 @@ def _record():
         "pid": pid,
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "boot_id": _boot_id(),
+        "machine_id": _machine_id(),
         "pid_namespace": _pid_namespace(),
         "process_start": stat[1] if stat else None,
         "token": secrets.token_hex(8),
@@ -124,13 +140,21 @@ def _alive(pid, process_start):
 
 
 def _stale(record):
-    """Whether the holder of `record` is known to be gone. False when it cannot
-    be checked from here (another host, another PID namespace)."""
+    """Whether the holder of `record` is known to be gone: this same machine
+    rebooted since, or its process is gone. False when that cannot be told
+    from here: another host, another machine of the same host name (cloned
+    VMs, containers on shared storage: another machine id), another PID
+    namespace."""
     if record.get("host") != socket.gethostname():
         return False
-    boot = _boot_id()
-    if record.get("boot_id") and boot and record["boot_id"] != boot:
-        return True  # this host was rebooted since
+    boot, machine = _boot_id(), _machine_id()
+    if record.get("boot_id") != boot:
+        # Another boot: of this machine (a reboot: its holder is gone) only if
+        # both name the same machine id; else another machine, or unknown.
+        return bool(machine and boot and record.get("boot_id")
+                    and record.get("machine_id") == machine)
+    # The same boot id: the same running kernel (a boot id is drawn at random
+    # at each boot), so its PIDs are ours to check.
     namespace = _pid_namespace()
     if record.get("pid_namespace") and namespace and record["pid_namespace"] != namespace:
         return False  # another container's PIDs: not visible here
