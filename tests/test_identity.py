@@ -1,0 +1,293 @@
+"""A run cannot be mislabelled, and the runner deletes only what it wrote
+(issue 21, points 1, 2, 5 and 6).
+
+- A run's identity is its seed, data, configuration and code: a directory
+  holding another seed's run is refused with one line naming both, and a
+  checkpoint never resumes into another seed; labels (title) are not identity.
+- Files a user keeps in a run directory (notes in `checkpoint/`, another
+  project's event file) are never deleted; a non-empty directory that holds
+  no run of this project is refused unless --replace.
+- A failed event-file write names the file and the run and leaves no empty
+  event file behind.
+- A lock written on another machine of the same host name is refused while
+  its holder may live.
+"""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from linked_neurons.experiments import lock as lockmod
+from linked_neurons.experiments import train as trainmod
+from linked_neurons.experiments.checkpoint import Checkpoints
+from linked_neurons.experiments.io import OutputError
+from linked_neurons.experiments.lock import RunLock
+from linked_neurons.experiments.lock import RunLockedError
+from linked_neurons.experiments.table import ConfigError
+from linked_neurons.experiments.table import Table
+from linked_neurons.experiments.table import fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
+# The smallest run of the table: one epoch of a one-layer network on 64 digits.
+SMALL = {"epochs": 1, "max_train_samples": 64, "width_scale": 0.25}
+SMALL_ARGS = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
+
+
+def cli(*args, cwd):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "linked_neurons", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("linked-neurons:")]
+
+
+def tree(directory):
+    """{relative path: bytes} of every file under `directory`."""
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(Path(directory).rglob("*")) if p.is_file()}
+
+
+def train(out, seed=100, replace=False, **overrides):
+    return trainmod.train_group("width", "w50_relu", [seed], out=out,
+                                overrides={**SMALL, **overrides}, replace=replace)[0]
+
+
+# --- 1. identity ----------------------------------------------------------------
+
+
+def test_the_seed_is_identity_and_labels_are_not():
+    table = Table()
+    a = table.resolve("width", "w50_relu", "quick", seed=100)
+    b = table.resolve("width", "w50_relu", "quick", seed=101)
+    assert fingerprint(a, code="c") != fingerprint(b, code="c")
+    titled = table.resolve("width", "w50_relu", "quick", {"title": "Another title"}, seed=100)
+    assert fingerprint(a, code="c") == fingerprint(titled, code="c")
+
+
+def test_another_seed_in_a_finished_run_directory_is_refused_naming_both(tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", "width", "w50_relu", "--seed", "100", "--out", "run", *SMALL_ARGS,
+               cwd=tmp_path).returncode == 0
+    before = tree(run)
+    result = cli("train", "width", "w50_relu", "--seed", "101", "--out", "run", *SMALL_ARGS,
+                 cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "nothing to do" not in result.stderr
+    (line,) = error_lines(result)
+    assert "seed: 100 there, 101 now" in line and "--replace" in line
+    assert tree(run) == before  # nothing written, nothing deleted
+    assert json.loads((run / "metrics.json").read_text())["seed"] == 100
+    # With --replace the directory holds seed 101's own run.
+    assert cli("train", "width", "w50_relu", "--seed", "101", "--out", "run", *SMALL_ARGS,
+               "--replace", cwd=tmp_path).returncode == 0
+    assert json.loads((run / "metrics.json").read_text())["seed"] == 101
+    assert json.loads((run / "config.json").read_text())["seed"] == 101
+
+
+def test_a_checkpoint_never_resumes_into_another_seed(tmp_path):
+    table = Table()
+    config = {**table.resolve("width", "w50_relu", "quick", SMALL, seed=100)}
+    other = {**config, "seed": 101}
+    checkpoints = Checkpoints(tmp_path)
+    state = {"fingerprint": fingerprint(config), "epoch": 0, "step": 3, "history": []}
+    checkpoints.save([np.zeros(2)], state)
+    assert checkpoints.load([(2,)], fingerprint(config)) is not None
+    assert checkpoints.load([(2,)], fingerprint(other)) is None
+    # The unfinished run of seed 100 is refused to a run of seed 101.
+    trainmod.atomic_write_json(tmp_path / "config.json", config)
+    run = trainmod.Run(other, tmp_path)
+    with pytest.raises(ConfigError, match="unfinished run of another configuration "
+                                          r"\(seed: 100 there, 101 now\)"):
+        trainmod.open_runs([run], replace=False)
+    assert checkpoints.load([(2,)], fingerprint(config)) is not None  # still there
+
+
+# --- 2. foreign files -------------------------------------------------------------
+
+
+def user_files(directory):
+    (directory / "checkpoint").mkdir(parents=True)
+    (directory / "checkpoint" / "my-notes.txt").write_text("my notes\n")
+    (directory / "events.out.tfevents.123.otherproject").write_bytes(b"another project's events")
+    return tree(directory)
+
+
+def test_a_directory_of_foreign_files_is_refused_and_left_as_it_was(tmp_path):
+    userdir = tmp_path / "scratch" / "userdir"
+    before = user_files(userdir)
+    result = cli("train", "width", "w50_relu", "--seed", "100", "--out", str(userdir),
+                 *SMALL_ARGS, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = error_lines(result)
+    assert "holds no run of this project" in line and "checkpoint/my-notes.txt" in line
+    assert "--replace" in line
+    assert tree(userdir) == before
+
+
+def test_with_replace_only_the_runs_own_files_go(tmp_path):
+    userdir = tmp_path / "userdir"
+    before = user_files(userdir)
+    assert train(userdir, replace=True)["seed"] == 100
+    # Retrained with another configuration, and again as a finished run.
+    assert train(userdir, replace=True, epochs=2)["epochs_run"] == 2
+    after = tree(userdir)
+    for name, content in before.items():
+        assert after[name] == content
+    ours = [n for n in after if n.startswith("events.out.tfevents.") and n not in before]
+    assert len(ours) == 1  # the first run's event file went, and only it
+    assert json.loads((userdir / trainmod.EVENTS_RECORD).read_text()) == ours
+
+
+def test_clearing_checkpoints_keeps_a_users_files(tmp_path):
+    checkpoints = Checkpoints(tmp_path)
+    for epoch in range(3):
+        checkpoints.save([np.zeros(1)], {"epoch": epoch, "step": 0})
+    (checkpoints.dir / "my-notes.txt").write_text("keep me")
+    (checkpoints.dir / "epoch-0001-step-00000.json.bak").write_text("mine too")
+    checkpoints.clear()
+    assert sorted(p.name for p in checkpoints.dir.iterdir()) == [
+        "epoch-0001-step-00000.json.bak", "my-notes.txt"]
+    (checkpoints.dir / "my-notes.txt").unlink()
+    (checkpoints.dir / "epoch-0001-step-00000.json.bak").unlink()
+    checkpoints.save([np.zeros(1)], {"epoch": 0, "step": 1})
+    checkpoints.clear()
+    assert not checkpoints.dir.exists()  # empty once ours are gone: removed
+
+
+# --- 5. a failed event-file write ---------------------------------------------------
+
+
+@pytest.mark.parametrize("fail_at", ["open", "first write", "epoch"])
+def test_a_full_disk_on_the_event_file_names_file_and_run_and_leaves_no_file(
+        tmp_path, monkeypatch, fail_at):
+    real_open = open
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if "tfevents" not in str(path):
+            return real_open(path, mode, *args, **kwargs)
+        if fail_at == "open":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_open(path, mode).close()  # the file exists, as a real open makes it
+        return real_open("/dev/full", "wb")
+
+    monkeypatch.setattr(trainmod, "open", full_disk, raising=False)
+    if fail_at == "epoch":  # the file takes its first events, then the disk fills
+        calls = {"n": 0}
+
+        def later(path, mode="r", *args, **kwargs):
+            if "tfevents" in str(path):
+                calls["n"] += 1
+                return _FailingAfter(real_open(path, mode), 2)
+            return real_open(path, mode, *args, **kwargs)
+
+        monkeypatch.setattr(trainmod, "open", later, raising=False)
+    with pytest.raises(OutputError) as caught:
+        train(tmp_path / "run")
+    message = str(caught.value)
+    assert "\n" not in message and "width/w50_relu seed 100" in message
+    assert "events.out.tfevents." in message and "No space left on device" in message
+    assert caught.value.errno == errno.ENOSPC
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*"))
+    recorded = tmp_path / "run" / trainmod.EVENTS_RECORD
+    assert not recorded.exists() or json.loads(recorded.read_text()) == []
+
+
+class _FailingAfter:
+    """A file whose flushes fail with ENOSPC after `n` good ones."""
+
+    def __init__(self, f, n):
+        self.f, self.n = f, n
+
+    def write(self, data):
+        return self.f.write(data)
+
+    def flush(self):
+        self.n -= 1
+        if self.n < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.f.flush()
+
+    def fileno(self):
+        return self.f.fileno()
+
+    def close(self):
+        self.f.close()
+
+
+def test_the_cli_prints_one_line_for_a_full_disk(tmp_path):
+    # As a user sees it: the CLI, whose event file writes go to /dev/full (a
+    # sitecustomize points them there), as on a full disk.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import builtins\n"
+        "_open = builtins.open\n"
+        "def _full(path, mode='r', *a, **k):\n"
+        "    if 'tfevents' in str(path) and 'x' in mode:\n"
+        "        _open(path, mode).close()\n"
+        "        return _open('/dev/full', 'wb')\n"
+        "    return _open(path, mode, *a, **k)\n"
+        "builtins.open = _full\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    result = subprocess.run([sys.executable, "-m", "linked_neurons", "train", "width", "w50_relu",
+                             "--seed", "100", "--out", "run", *SMALL_ARGS], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    (line,) = error_lines(result)
+    assert line.startswith("linked-neurons: error: width/w50_relu seed 100: cannot write run/events")
+    assert line.endswith(": No space left on device")
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*"))
+
+
+# --- 6. locks of another machine of the same host name --------------------------------
+
+
+needs_machine_ids = pytest.mark.skipif(
+    lockmod._boot_id() is None or not Path("/etc/machine-id").is_file(),
+    reason="needs /proc's boot id and /etc/machine-id")
+
+
+def write_lock(run_dir, **changes):
+    record = {**lockmod._record(), **changes}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / ".lock").write_text(json.dumps(record))
+    return record
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@needs_machine_ids
+def test_a_lock_of_another_machine_with_this_host_name_is_refused(tmp_path):
+    # A clone: same host name, another boot id and another machine id; its
+    # PID means nothing here (ours is alive, a dead one is dead: both refused).
+    for pid in (os.getpid(), dead_pid()):
+        write_lock(tmp_path, boot_id="another-boot", machine_id="another-machine", pid=pid)
+        with pytest.raises(RunLockedError) as caught:
+            RunLock(tmp_path).acquire()
+        assert str(tmp_path / ".lock") in str(caught.value) and "\n" not in str(caught.value)
+        assert json.loads((tmp_path / ".lock").read_text())["machine_id"] == "another-machine"
+    # Another boot id and no machine id (an older lock, or none to read): cannot tell.
+    write_lock(tmp_path, boot_id="another-boot", machine_id=None)
+    with pytest.raises(RunLockedError):
+        RunLock(tmp_path).acquire()
+
+
+@needs_machine_ids
+def test_a_lock_of_this_machine_before_a_reboot_is_taken_over(tmp_path):
+    write_lock(tmp_path, boot_id="an-earlier-boot", pid=os.getpid())
+    with RunLock(tmp_path):
+        assert json.loads((tmp_path / ".lock").read_text())["boot_id"] == lockmod._boot_id()
+    # The lock records the machine id.
+    assert lockmod._record()["machine_id"] == Path("/etc/machine-id").read_text().strip()
