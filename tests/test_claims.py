@@ -8,6 +8,7 @@ import copy
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,16 +21,33 @@ aggregate = load_script(SCRIPTS / "aggregate.py")
 latex = load_script(SCRIPTS / "latex.py")
 CLAIMS = claims.load(ROOT / "config" / "claims.yaml")
 THRESHOLDS = CLAIMS["thresholds"]
+pack_correct = load_script(ROOT / "linked_neurons" / "experiments" / "metrics.py").pack_correct
 
 
-def runs(experiment, values, **columns):
-    """A per-run table: {variant: [best accuracy of each seed]}."""
+N_TEST = 360
+
+
+def correct(accuracy, key, n=N_TEST):
+    """A run's per-sample correctness: round(accuracy * n) right answers, at
+    places drawn from `key` (so that runs differ in which samples they get)."""
+    rng = np.random.default_rng(abs(hash(key)) % 2**32)
+    right = np.zeros(n, dtype=bool)
+    right[rng.choice(n, round(accuracy * n), replace=False)] = True
+    return right
+
+
+def runs(experiment, values, status="converged", **columns):
+    """A per-run table: {variant: [test accuracy of each seed]}, with the
+    per-sample correctness behind each."""
     rows = []
     for variant, accuracies in values.items():
         for seed, accuracy in enumerate(accuracies, start=100):
+            right = correct(accuracy, (experiment, variant, seed))
             rows.append({"experiment": experiment, "variant": variant, "seed": seed,
-                         "activation": variant.split("_")[0], "best_val_accuracy": accuracy,
-                         "diverged": False, "diverged_epoch": None, "converged": True,
+                         "activation": variant.split("_")[0], "test_accuracy": right.mean(),
+                         "best_val_accuracy": right.mean(), "best_test_accuracy": right.mean(),
+                         "test_correct": pack_correct(right), "status": status,
+                         "diverged": False, "diverged_epoch": None, "converged": status == "converged",
                          "dataset": "digits", "run": f"runs/{experiment}/{variant}/{seed}",
                          "wall_seconds": 10.0, "device_exclusive": True, "dead_units": 0,
                          "dead_per_layer": "[0, 0]", **columns})
@@ -37,85 +55,211 @@ def runs(experiment, values, **columns):
 
 
 def judge(spec, by_experiment):
-    return claims.judge(spec, claims.Context(by_experiment, THRESHOLDS))
+    return claims.judge(spec, claims.Context(by_experiment, CLAIMS))
 
 
-BETTER = {"id": "x", "checks": [{"better": {"experiment": "width", "pairs": [["lk", "single"]]}}]}
+def pairs(criterion, experiment="width", **more):
+    return {"id": "x", "checks": [{criterion: {"experiment": experiment,
+                                              "pairs": [["lk", "single"]], **more}}]}
 
 
-def test_a_verdict_flips_when_its_results_flip():
-    up = {"width": runs("width", {"lk": [0.90, 0.91, 0.92], "single": [0.80, 0.81, 0.82]})}
-    down = {"width": runs("width", {"lk": [0.80, 0.81, 0.82], "single": [0.90, 0.91, 0.92]})}
+BETTER = pairs("better")
+HIGH, LOW = [0.95, 0.96, 0.97], [0.75, 0.76, 0.77]
+CLOSE = [0.86, 0.85, 0.87]
+
+
+def test_a_verdict_flips_when_its_sides_are_swapped():
+    up = {"width": runs("width", {"lk": HIGH, "single": LOW})}
+    down = {"width": runs("width", {"lk": LOW, "single": HIGH})}
     assert judge(BETTER, up)[0] == claims.HOLDS
     assert judge(BETTER, down)[0] == claims.FAILS
+    verdict, comparisons = judge(BETTER, up)
+    assert comparisons[0]["low"] > 0 and "+0.2" in comparisons[0]["text"]
 
 
-def test_a_difference_within_the_seed_spread_is_inconclusive():
-    # Medians 0.86 against 0.85, but the seeds' ranges overlap.
-    overlap = {"width": runs("width", {"lk": [0.80, 0.86, 0.92], "single": [0.83, 0.85, 0.87]})}
-    verdict, comparisons = judge(BETTER, overlap)
+def test_a_tie_is_never_holds():
+    tie = runs("width", {"lk": CLOSE, "single": CLOSE})
+    tie.loc[tie["variant"] == "single", "test_correct"] = list(tie.loc[tie["variant"] == "lk",
+                                                                       "test_correct"])
+    for spec in (BETTER, {"id": "x", "checks": [{"best": {"experiment": "width", "unit": "lk",
+                                                          "units": ["lk", "single"]}}]}):
+        verdict, comparisons = judge(spec, {"width": tie})
+        assert verdict == claims.INCONCLUSIVE
+        assert comparisons[0]["estimate"] == 0.0
+
+
+def test_a_difference_within_seeds_and_test_samples_is_inconclusive():
+    # 0.87 against 0.86 on 360 samples: one or two images apart.
+    close = {"width": runs("width", {"lk": [0.87, 0.86, 0.88], "single": CLOSE})}
+    verdict, comparisons = judge(BETTER, close)
     assert verdict == claims.INCONCLUSIVE
-    assert "0.860 [0.800-0.920]" in comparisons[0]["text"]
+    assert comparisons[0]["low"] < 0 < comparisons[0]["high"]
 
 
-def test_a_run_still_improving_makes_the_claim_not_converged():
-    table = runs("width", {"lk": [0.90, 0.91, 0.92], "single": [0.80, 0.81, 0.82]})
-    table.loc[(table["variant"] == "single") & (table["seed"] == 101), "converged"] = False
-    verdict, comparisons = judge(BETTER, {"width": table})
-    assert verdict == claims.NOT_CONVERGED
-    assert comparisons[0]["not_converged"] == ["single seed 101"]
+def test_more_seeds_make_a_verdict_sharper_not_vaguer():
+    few = runs("width", {"lk": [0.88, 0.87], "single": [0.85, 0.86]})
+    many = runs("width", {"lk": [0.88, 0.87] * 5, "single": [0.85, 0.86] * 5})
+    width = lambda t: (lambda c: c["high"] - c["low"])(judge(BETTER, {"width": t})[1][0])  # noqa: E731
+    assert width(many) < width(few)
 
 
-def test_a_diverged_run_is_never_counted_and_is_named():
-    table = runs("width", {"lk": [0.90, 0.91, 0.92], "single": [0.80, 0.81, 0.99]})
-    diverged = (table["variant"] == "single") & (table["seed"] == 102)
-    table.loc[diverged, ["diverged", "diverged_epoch"]] = [True, 1]
-    verdict, comparisons = judge(BETTER, {"width": table})
-    assert verdict == claims.NOT_CONVERGED
-    assert comparisons[0]["diverged"] == ["single seed 102 (epoch 1)"]
-    # Its accuracy (0.99, computed with weights that are not numbers) is not in the range.
-    assert "0.805 [0.800-0.810]" in comparisons[0]["text"]
-    stats = aggregate.stats(table[table["variant"] == "single"])
-    assert stats["high"] == 0.81 and stats["diverged"] == [{"seed": 102, "epoch": 1}]
+CASES = {
+    # criterion: {verdict: (spec arguments, {variant: accuracies})}
+    "better": {
+        claims.HOLDS: ({"pairs": [["lk", "single"]]}, {"lk": HIGH, "single": LOW}),
+        claims.FAILS: ({"pairs": [["lk", "single"]]}, {"lk": LOW, "single": HIGH}),
+        claims.INCONCLUSIVE: ({"pairs": [["lk", "single"]]}, {"lk": CLOSE, "single": CLOSE}),
+    },
+    "mostly_better": {
+        claims.HOLDS: ({"pairs": [["a", "b"], ["c", "d"], ["e", "f"]]},
+                       {"a": HIGH, "b": LOW, "c": HIGH, "d": LOW, "e": CLOSE, "f": CLOSE}),
+        claims.FAILS: ({"pairs": [["a", "b"], ["c", "d"], ["e", "f"]]},
+                       {"a": LOW, "b": HIGH, "c": LOW, "d": HIGH, "e": CLOSE, "f": CLOSE}),
+        claims.INCONCLUSIVE: ({"pairs": [["a", "b"], ["c", "d"], ["e", "f"]]},
+                              {"a": HIGH, "b": LOW, "c": CLOSE, "d": CLOSE, "e": LOW, "f": HIGH}),
+    },
+    "best": {
+        claims.HOLDS: ({"unit": "a", "units": ["a", "b", "c"]}, {"a": HIGH, "b": LOW, "c": LOW}),
+        claims.FAILS: ({"unit": "a", "units": ["a", "b", "c"]}, {"a": LOW, "b": HIGH, "c": LOW}),
+        claims.INCONCLUSIVE: ({"unit": "a", "units": ["a", "b"]}, {"a": CLOSE, "b": CLOSE}),
+    },
+    "below_best": {
+        claims.HOLDS: ({"unit": "bn", "best_of": ["a", "b"]}, {"bn": LOW, "a": HIGH, "b": CLOSE}),
+        claims.FAILS: ({"unit": "bn", "best_of": ["a", "b"]}, {"bn": HIGH, "a": LOW, "b": CLOSE}),
+        claims.INCONCLUSIVE: ({"unit": "bn", "best_of": ["a"]}, {"bn": CLOSE, "a": CLOSE}),
+    },
+    "learns": {
+        claims.HOLDS: ({"units": ["a"]}, {"a": HIGH}),
+        claims.FAILS: ({"units": ["a"]}, {"a": [0.1, 0.11, 0.12]}),
+        claims.INCONCLUSIVE: ({"units": ["a"]}, {"a": [0.3, 0.29, 0.31]}),
+    },
+    "at_chance": {
+        claims.HOLDS: ({"units": ["a"]}, {"a": [0.1, 0.09, 0.11]}),
+        claims.FAILS: ({"units": ["a"]}, {"a": HIGH}),
+        claims.INCONCLUSIVE: ({"units": ["a"]}, {"a": [0.15, 0.14, 0.16]}),
+    },
+    "same": {
+        claims.HOLDS: ({"pairs": [["a", "b"]]}, {"a": [0.95] * 5, "b": [0.95] * 5}),
+        claims.FAILS: ({"pairs": [["a", "b"]]}, {"a": HIGH, "b": LOW}),
+        claims.INCONCLUSIVE: ({"pairs": [["a", "b"]]}, {"a": [0.86, 0.87, 0.88], "b": [0.84, 0.85, 0.83]}),
+    },
+    "not_always_better": {
+        claims.HOLDS: ({"pairs": [["a", "b"], ["c", "d"]]}, {"a": LOW, "b": HIGH, "c": HIGH, "d": LOW}),
+        claims.FAILS: ({"pairs": [["a", "b"], ["c", "d"]]}, {"a": HIGH, "b": LOW, "c": HIGH, "d": LOW}),
+        claims.INCONCLUSIVE: ({"pairs": [["a", "b"], ["c", "d"]]},
+                              {"a": CLOSE, "b": CLOSE, "c": HIGH, "d": LOW}),
+    },
+}
 
 
-def test_chance_comes_from_the_dataset():
-    spec = {"id": "x", "checks": [{"at_chance": {"experiment": "depth", "units": ["relu"]}},
-                                  {"learns": {"experiment": "depth", "units": ["lkrelu"]}}]}
-    table = runs("depth", {"relu": [0.10, 0.12, 0.14], "lkrelu": [0.90, 0.91, 0.35]})
-    assert judge(spec, {"depth": table})[0] == claims.HOLDS  # 0.15 and 0.30 for 10 classes
-    table.loc[table["variant"] == "lkrelu", "best_val_accuracy"] = [0.90, 0.91, 0.25]
-    assert judge(spec, {"depth": table})[0] == claims.INCONCLUSIVE  # one seed did not learn
-    table.loc[table["variant"] == "relu", "best_val_accuracy"] = [0.5, 0.6, 0.7]
-    assert judge(spec, {"depth": table})[0] == claims.FAILS
-    hundred = table.assign(dataset="cifar100")
-    assert claims.Context({"depth": hundred}, THRESHOLDS).chance("depth") == 0.01
+@pytest.mark.parametrize("criterion,verdict", [(c, v) for c in CASES for v in CASES[c]])
+def test_each_criterion_returns_each_verdict(criterion, verdict):
+    arguments, values = CASES[criterion][verdict]
+    spec = {"id": "x", "checks": [{criterion: {"experiment": "depth", **arguments}}]}
+    assert judge(spec, {"depth": runs("depth", values)})[0] == verdict
 
 
-def test_a_time_ratio_measured_on_a_shared_device_is_inconclusive():
+def test_a_ratio_returns_each_verdict_and_never_judges_a_shared_device():
     spec = {"id": "x", "checks": [{"ratio": {"experiment": "resnet50_nobn",
-                                             "pairs": [["lkrelu_batchnorm", "lkrelu_none", 1.5, 3.0]]}}]}
-    table = runs("resnet50_nobn", {"lkrelu_batchnorm": [0.9] * 3, "lkrelu_none": [0.9] * 3})
-    table.loc[table["variant"] == "lkrelu_batchnorm", "wall_seconds"] = [20.0, 21.0, 22.0]
-    assert judge(spec, {"resnet50_nobn": table})[0] == claims.HOLDS  # 2.0-2.2
+                                             "pairs": [["bn", "none", 2.0]]}}]}
+    table = runs("resnet50_nobn", {"bn": [0.9] * 3, "none": [0.9] * 3})
+    for seconds, verdict in (([20.0, 20.5, 21.0], claims.HOLDS), ([10.0, 11.0, 10.5], claims.FAILS),
+                             ([12.0, 28.0, 20.0], claims.INCONCLUSIVE)):
+        table.loc[table["variant"] == "bn", "wall_seconds"] = seconds
+        assert judge(spec, {"resnet50_nobn": table})[0] == verdict, seconds
+    table.loc[table["variant"] == "bn", "wall_seconds"] = [20.0, 20.5, 21.0]
     shared = table.assign(device_exclusive=[True] * 5 + [False])
     verdict, comparisons = judge(spec, {"resnet50_nobn": shared})
     assert verdict == claims.INCONCLUSIVE and comparisons[0]["note"] == "timed on a shared device"
-    table.loc[table["variant"] == "lkrelu_batchnorm", "wall_seconds"] = [10.0, 11.0, 12.0]
-    assert judge(spec, {"resnet50_nobn": table})[0] == claims.FAILS  # 1.0-1.2
+
+
+def test_dead_units_returns_each_verdict_and_reports_the_exception_without_one():
+    spec = {"id": "x", "checks": [{"dead_units": {"experiment": "depth", "dead": ["relu"],
+                                                  "alive": ["lkrelu"], "reported": ["swish"]}}]}
+    table = runs("depth", {"relu": [0.1] * 3, "lkrelu": HIGH, "swish": [0.1] * 3})
+    relu, lkrelu = table["variant"] == "relu", table["variant"] == "lkrelu"
+    table.loc[relu, "dead_per_layer"] = "[0, 0.5, 1.0]"
+    table.loc[relu, "dead_units"] = 6
+    verdict, comparisons = judge(spec, {"depth": table})
+    assert verdict == claims.HOLDS and "from layer 2-2 on" in comparisons[0]["text"]
+    assert comparisons[2]["verdict"] is None  # reported, not judged
+    table.loc[lkrelu, "dead_units"] = [1, 0, 0]
+    assert judge(spec, {"depth": table})[0] == claims.INCONCLUSIVE
+    table.loc[relu, "dead_per_layer"] = "[0, 0.5, 0]"
+    assert judge(spec, {"depth": table})[0] == claims.FAILS
+
+
+def test_an_unfinished_run_makes_a_check_not_converged_only_when_it_matters():
+    # Without seed 101, still improving, "single" is clearly below: the verdict
+    # turns from inconclusive to holds, so it rests on that run.
+    table = runs("width", {"lk": [0.90, 0.91, 0.92], "single": [0.80, 0.95, 0.82]})
+    table.loc[(table["variant"] == "single") & (table["seed"] == 101), "status"] = "still improving"
+    verdict, comparisons = judge(BETTER, {"width": table})
+    assert verdict == claims.NOT_CONVERGED
+    assert comparisons[0]["not_converged"] == ["single seed 101"]
+    # Here it does not matter: linked is above with or without it.
+    table.loc[(table["variant"] == "single") & (table["seed"] == 101), "test_correct"] = \
+        pack_correct(correct(0.81, "x"))
+    verdict, comparisons = judge(BETTER, {"width": table})
+    assert verdict == claims.HOLDS and comparisons[0]["not_converged"] == ["single seed 101"]
+
+
+def test_stuck_runs_count_as_failing_at_chance_and_are_named_elsewhere():
+    table = runs("depth", {"relu": [0.1] * 3, "lk": HIGH, "single": [0.1] * 3}, status="stuck")
+    at_chance = {"id": "x", "checks": [{"at_chance": {"experiment": "depth", "units": ["relu"]}}]}
+    verdict, comparisons = judge(at_chance, {"depth": table})
+    assert verdict == claims.HOLDS and comparisons[0]["stuck"] == []
+    verdict, comparisons = judge(pairs("better", "depth"), {"depth": table})
+    assert verdict == claims.HOLDS and "single seed 100" in comparisons[0]["stuck"]
+
+
+def test_a_diverged_run_is_never_counted_and_is_named():
+    table = runs("width", {"lk": HIGH, "single": [0.75, 0.76, 0.99]})
+    diverged = (table["variant"] == "single") & (table["seed"] == 102)
+    table.loc[diverged, ["diverged", "diverged_epoch", "status"]] = [True, 1, "diverged"]
+    verdict, comparisons = judge(BETTER, {"width": table})
+    assert verdict == claims.HOLDS  # its 0.99 (weights that are not numbers) does not count
+    assert comparisons[0]["diverged"] == ["single seed 102"]
+    stats = aggregate.stats(table[table["variant"] == "single"])
+    assert stats["high"] < 0.8 and stats["diverged"] == [{"seed": 102, "epoch": 1}]
+
+
+def test_chance_comes_from_the_dataset():
+    table = runs("depth", {"relu": [0.1] * 3})
+    assert claims.Context({"depth": table}, CLAIMS).chance("depth") == 0.1
+    hundred = table.assign(dataset="cifar100")
+    assert claims.Context({"depth": hundred}, CLAIMS).chance("depth") == 0.01
+
+
+def published_context():
+    published = aggregate.published_runs(ROOT / "paper" / "published")
+    published = published.assign(test_accuracy=published["best_val_accuracy"])
+    return claims.Context({e: g for e, g in published.groupby("experiment")}, CLAIMS)
 
 
 def test_the_paper_is_judged_on_its_own_published_values():
-    published = aggregate.published_runs(ROOT / "paper" / "published")
     by_id = {c["id"]: c for c in CLAIMS["claims"]}
-    paper = claims.Context({e: g for e, g in published.groupby("experiment")}, THRESHOLDS)
-    # The published tables themselves: LK-Swish below Swish in Table 1, the
-    # sqrt2 Swish above LK-Swish in Table 3, BN below the best linked in Table 2.
-    assert claims.judge(by_id["width"], paper)[0] == claims.FAILS
-    assert claims.judge(by_id["extended"], paper)[0] == claims.FAILS
-    assert claims.judge(by_id["depth_bn"], paper)[0] == claims.HOLDS
+    paper = published_context()
+    verdict, comparisons = claims.judge(by_id["nobn_accuracy"], paper)
+    # 0.9048 against 0.9027, one run each on 10,000 test images: the same within 0.02.
+    assert comparisons[0]["verdict"] == claims.HOLDS
+    assert abs(comparisons[0]["estimate"] - 0.0021) < 1e-9
+    # LK-SELU 0.9134 against LK-Swish 0.9139: not a failure, inconclusive.
+    verdict, comparisons = claims.judge(by_id["resnet50_lkselu"], paper)
+    swish = next(c for c in comparisons if "LK-Swish" in c["text"])
+    assert swish["verdict"] == claims.INCONCLUSIVE and verdict == claims.INCONCLUSIVE
     assert claims.judge(by_id["depth_fail"], paper)[0] == claims.HOLDS
-    assert claims.judge(by_id["nobn_speed"], paper)[0] == claims.HOLDS
+    assert claims.judge(by_id["depth_learn"], paper)[0] == claims.HOLDS
+    assert claims.judge(by_id["nobn_gain"], paper)[0] == claims.HOLDS
+    assert claims.judge(by_id["nobn_ratios"], paper)[0] == claims.HOLDS
+
+
+def test_every_claim_of_the_paper_quotes_it_and_none_of_the_project_cites_it():
+    for spec in CLAIMS["claims"]:
+        if spec.get("origin", "paper") == "paper":
+            assert spec["quote"] and ("Sec." in spec["source"] or "Table" in spec["source"])
+        else:
+            assert "quote" not in spec and "hypothesis" in spec["source"]
 
 
 def test_every_unit_a_claim_names_exists_in_the_experiment_table():
@@ -130,8 +274,8 @@ def test_every_unit_a_claim_names_exists_in_the_experiment_table():
                 if experiment == "allcnn":
                     known = {v.rpartition("_")[0] for v in known}
                 named = {u for pair in args.get("pairs", []) for u in pair if isinstance(u, str)}
-                named |= set(args.get("units", [])) | set(args.get("best_of", []))
-                named |= set(args.get("single", [])) | set(args.get("linked", []))
+                for key in ("units", "best_of", "dead", "alive", "reported"):
+                    named |= set(args.get(key, []))
                 named |= {args["unit"]} if "unit" in args else set()
                 assert named <= known, (spec["id"], named - known)
 
@@ -172,7 +316,7 @@ def test_the_prose_follows_the_results_and_the_verdicts():
     assert f"Of the {len(results)} claims" in text
     # Flip the depth runs: the numbers and the verdicts of the prose follow.
     learned = copy.deepcopy(by_experiment)
-    learned["depth"]["best_val_accuracy"] = 0.9
+    learned["depth"] = full_quick_runs(0.9)["depth"]
     flipped = claims.evaluate(CLAIMS, learned)
     verdicts = {c["id"]: c["verdict"] for c in flipped}
     assert verdicts["depth_fail"] == claims.FAILS and verdicts["depth_learn"] == claims.HOLDS
@@ -200,7 +344,7 @@ def test_no_number_or_verdict_is_typed_into_the_templates():
 def test_a_diverged_cell_says_so_in_the_table():
     frame = full_quick_runs()["depth"]
     frame.loc[frame["variant"] == "relu", ["diverged", "diverged_epoch"]] = [True, 3]
-    frame.loc[frame["variant"] == "lkrelu", "converged"] = [True, False, True]
+    frame.loc[frame["variant"] == "lkrelu", "status"] = ["converged", "still improving", "converged"]
     table = aggregate.aggregate("depth", frame, aggregate.published_runs(ROOT / "paper/published"))
     tex = latex.template(ROOT / "workflow/templates/table.tex.j2").render(
         name="depth", table=table, title="t", scale="quick", source="s")

@@ -26,6 +26,7 @@ rule arxiv:
         claims=rules.paper.input.claims_table,
         cost=rules.paper.input.cost,
         figures=rules.paper.input.figures,
+        forest=rules.paper.input.forest,
         bbl=["paper/paper.pdf"] if HAS_BIBLIOGRAPHY else [],
     output:
         "paper/arxiv.tar.gz",

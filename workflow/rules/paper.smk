@@ -14,6 +14,12 @@ rule claims:
             category="Claims",
             labels=report_labels("the claims table of the article", "LaTeX"),
         ),
+        forest=report(
+            "paper/figures/claims.png",
+            caption="../report/claims_forest.rst",
+            category="Claims",
+            labels=report_labels("every comparison's difference and interval", "figure"),
+        ),
     log:
         f"logs/{SCALE}/claims.log",
     conda:
@@ -39,6 +45,7 @@ rule paper:
         runs=expand(f"{RESULTS}/tables/{{experiment}}_runs.csv", experiment=EXPERIMENTS),
         claims=rules.claims.output.json,
         claims_table=rules.claims.output.tex,
+        forest=rules.claims.output.forest,
         figures=FIGURES if "depth" in EXPERIMENTS else [],
         cost="paper/tables/cost.tex",
         template="workflow/templates/paper.tex.j2",
@@ -109,6 +116,7 @@ rule pdf:
         rules.paper.input.figures,
         rules.paper.input.cost,
         rules.paper.input.claims_table,
+        rules.paper.input.forest,
         script="workflow/scripts/compile_pdf.sh",
     output:
         report(

@@ -1,11 +1,21 @@
 """The paper's claims (config/claims.yaml), judged by code on the runs.
 
-Every claim gets a verdict computed from this build's per-run tables, never
-typed: *holds*, *does not hold*, *inconclusive* (the difference lies within
-the seed spread) or *not converged* (a run it depends on was still improving
-in its last epochs, collapsed, or diverged: see linked_neurons/experiments/
-metrics.py). The same checks judge the paper's published values, where it
-has a table, as one seed each. config/claims.yaml documents each criterion.
+Every claim is a sentence of the paper, quoted with its place (or, marked
+`origin: project`, a hypothesis of this project, never cited to the paper),
+and one or more checks, each a criterion on the table cells ("units") of one
+experiment. Every check is judged from a 95% interval
+(linked_neurons/analysis/intervals.py) that counts both the seeds and the
+finite test set: a difference of two units' test accuracies, a unit's
+accuracy against a threshold, or a ratio of training times. *holds*: the
+interval lies on the claimed side; *does not hold*: on the other; otherwise
+*inconclusive*. A tie favours no side. The same checks judge the paper's
+published values (one run each, 10,000 test images: binomial intervals).
+
+A run that was still improving when it stopped (or ran too few epochs) may
+have more to give: a check is *not converged* only when leaving such runs out
+changes its verdict. Stuck runs (their losses did not move) count as they
+are; a check that a network stays at chance accepts them, any other names
+them. Diverged runs never count and are named.
 """
 
 import logging
@@ -18,15 +28,19 @@ from aggregate import LABELS
 from aggregate import _bool
 from aggregate import depth_label
 from aggregate import published_runs
-from aggregate import stats
 from aggregate import units
 
+from linked_neurons.analysis import intervals
 from linked_neurons.datasets import num_classes
 from linked_neurons.experiments.io import atomic_write_json
 from linked_neurons.experiments.io import atomic_write_text
+from linked_neurons.experiments.metrics import unpack_correct
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
+#: Statuses of runs that may have more to give: a verdict that needs them is not converged.
+UNFINISHED = ("still improving", "too short")
+KEY = "test_accuracy"
 log = logging.getLogger("claims")
 
 
@@ -55,21 +69,96 @@ def label(experiment, unit):
         return unit
 
 
-def _fmt(s):
-    """`0.912 [0.903-0.921]`, or one number for one run."""
-    if s["median"] is None:
-        return "diverged" if s["diverged"] else "--"
-    if len(s["values"]) <= 1 or s["low"] == s["high"]:
-        return f"{s['median']:.3f}"
-    return f"{s['median']:.3f} [{s['low']:.3f}-{s['high']:.3f}]"
+def _status(row):
+    status = row.get("status")
+    if isinstance(status, str):
+        return status
+    if _bool(row.get("diverged")):
+        return "diverged"
+    return "converged" if _bool(row.get("converged")) and row.get("converged") != "False" \
+        else "still improving"
+
+
+class Unit:
+    """A table cell's runs: what the checks read of them."""
+
+    def __init__(self, experiment, name, rows, test_size):
+        self.experiment, self.name, self.label = experiment, name, label(experiment, name)
+        rows = rows.copy()
+        rows["_status"] = [_status(r) for _, r in rows.iterrows()] if len(rows) else []
+        self.all = rows
+        self.rows = rows[rows["_status"] != "diverged"]
+        self.test_size = test_size
+
+    def named(self, status):
+        return [f"{self.label} seed {int(r['seed'])}" for _, r in self.all.iterrows()
+                if r["_status"] == status]
+
+    def finished(self):
+        """This unit without its unfinished runs, or None when it has none left."""
+        keep = self.rows[~self.rows["_status"].isin(UNFINISHED)]
+        if len(keep) == len(self.rows):
+            return self
+        if not len(keep):
+            return None
+        other = Unit.__new__(Unit)
+        other.__dict__.update(self.__dict__, rows=keep)
+        return other
+
+    def correct(self):
+        """(seeds, samples) booleans, or None without per-sample records."""
+        if "test_correct" not in self.rows or not len(self.rows):
+            return None
+        cells = list(self.rows["test_correct"])
+        if any(not isinstance(c, str) for c in cells):
+            return None
+        return [unpack_correct(c) for c in cells]
+
+    @property
+    def values(self):
+        return [float(v) for v in self.rows[KEY].dropna()] if len(self.rows) else []
+
+    def interval(self):
+        correct = self.correct()
+        if correct is not None:
+            return intervals.accuracy(correct)
+        if not self.values:
+            return None
+        return intervals.binomial(sum(self.values) / len(self.values), self.test_size)
+
+    def text(self):
+        if not self.values:
+            return f"{self.label} --" if not self.named("diverged") else f"{self.label} diverged"
+        estimate = sum(self.values) / len(self.values)
+        return f"{self.label} {estimate:.3f}"
+
+
+def difference(a, b):
+    """(estimate, low, high) of a's accuracy minus b's, or None."""
+    ca, cb = a.correct(), b.correct()
+    if ca is not None and cb is not None:
+        return intervals.difference(ca, cb)
+    if not a.values or not b.values:
+        return None
+    pa, pb = (sum(u.values) / len(u.values) for u in (a, b))
+    return intervals.binomial(pa, min(a.test_size, b.test_size), pb)
+
+
+def _fmt(interval, signed=True):
+    if interval is None:
+        return "--"
+    f = "{:+.3f}" if signed else "{:.3f}"
+    estimate, low, high = interval
+    return f"{f.format(estimate)} [{f.format(low)}, {f.format(high)}]"
 
 
 class Context:
     """What the checks read: the units of each experiment, chance, thresholds."""
 
-    def __init__(self, runs_by_experiment, thresholds):
+    def __init__(self, runs_by_experiment, config):
         self.runs = runs_by_experiment
-        self.thresholds = thresholds
+        self.thresholds = config["thresholds"]
+        self.test_size = config.get("published_test_size", 10000)
         self._units = {e: units(e, r) for e, r in runs_by_experiment.items() if len(r)}
 
     def unit(self, experiment, name):
@@ -78,10 +167,10 @@ class Context:
         if name not in self._units[experiment]:
             raise ClaimError(f"{experiment} has no unit {name!r}: use one of "
                              f"{', '.join(self._units[experiment])}")
-        return self._units[experiment][name]
-
-    def stats(self, experiment, name, key="best_val_accuracy"):
-        return {**stats(self.unit(experiment, name), key), "label": label(experiment, name)}
+        rows = self._units[experiment][name]
+        size = int(rows["n_test"].iloc[0]) if "n_test" in rows and len(rows) \
+            and not pd.isna(rows["n_test"].iloc[0]) else self.test_size
+        return Unit(experiment, name, rows, size)
 
     def chance(self, experiment):
         datasets = set(self.runs[experiment]["dataset"].dropna()) if "dataset" in self.runs[experiment] \
@@ -89,32 +178,35 @@ class Context:
         return 1.0 / num_classes(datasets.pop()) if datasets else 0.1
 
 
-def comparison(verdict, text, *unit_stats, note=None):
-    return {"verdict": verdict, "text": text, "note": note,
-            "runs": sorted({r for s in unit_stats for r in s["runs"]}),
-            "not_converged": [f"{s['label']} seed {seed}" for s in unit_stats for seed in s["not_converged"]],
-            "diverged": [f"{s['label']} seed {d['seed']} (epoch {d['epoch']})"
-                         for s in unit_stats for d in s["diverged"]]}
+def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=None, kind="difference",
+               note=None, name_stuck=True):
+    """One judged comparison; `interval` and `reference` (and the
+    equivalence `tolerance`) are what the forest plot draws."""
+    flagged = {status: [n for u in units_ for n in u.named(status)]
+               for status in ("still improving", "too short", "collapsed", "stuck", "diverged")}
+    return {"verdict": verdict, "text": text, "note": note, "kind": kind,
+            "estimate": None if interval is None else interval[0] - reference,
+            "low": None if interval is None else interval[1] - reference,
+            "high": None if interval is None else interval[2] - reference,
+            "tolerance": tolerance,
+            "runs": sorted({r for u in units_ for r in u.all.get("run", [])}),
+            "not_converged": flagged["still improving"] + flagged["too short"],
+            "collapsed": flagged["collapsed"],
+            "stuck": flagged["stuck"] if name_stuck else [],
+            "diverged": flagged["diverged"]}
 
 
-def _order(a, b):
-    """Whether every value of a exceeds every one of b (HOLDS), the reverse
-    (FAILS), or neither: the ranges overlap (INCONCLUSIVE)."""
-    if not a["values"] or not b["values"]:
-        return INCONCLUSIVE
-    if a["low"] > b["high"]:
-        return HOLDS
-    if a["high"] < b["low"]:
-        return FAILS
-    return INCONCLUSIVE
-
-
-def _threshold(s, bound, above):
-    """Every value above `bound` (above=True) or at most it: HOLDS; none: FAILS."""
-    if not s["values"]:
-        return INCONCLUSIVE
-    ok = [(v >= bound) if above else (v <= bound) for v in s["values"]]
-    return HOLDS if all(ok) else FAILS if not any(ok) else INCONCLUSIVE
+def robust(judge_fn, units_):
+    """judge_fn(units) -> (verdict, interval): the verdict on every counted
+    run, or NOT_CONVERGED when leaving out the unfinished runs changes it."""
+    verdict, interval = judge_fn(units_)
+    finished = [u.finished() for u in units_]
+    if all(f is u for f, u in zip(finished, units_)):
+        return verdict, interval
+    if any(f is None for f in finished):
+        return NOT_CONVERGED, interval
+    again, _ = judge_fn(finished)
+    return (verdict if again == verdict else NOT_CONVERGED), interval
 
 
 #: criterion name -> function(spec, context) -> list of comparisons.
@@ -128,136 +220,179 @@ def check(name):
     return register
 
 
+def _better(a, b):
+    def judge_fn(pair):
+        interval = difference(*pair)
+        return (INCONCLUSIVE if interval is None else intervals.side(interval, 0.0)), interval
+    verdict, interval = robust(judge_fn, [a, b])
+    return comparison(verdict, f"{a.text()} - {b.text()} = {_fmt(interval)}", [a, b], interval)
+
+
 @check("better")
 def better(spec, ctx):
-    out = []
-    for a_name, b_name in spec["pairs"]:
-        a, b = ctx.stats(spec["experiment"], a_name), ctx.stats(spec["experiment"], b_name)
-        out.append(comparison(_order(a, b), f"{a['label']} {_fmt(a)} vs {b['label']} {_fmt(b)}", a, b))
-    return out
+    """Each pair [a, b]: a's test accuracy is above b's."""
+    e = spec["experiment"]
+    return [_better(ctx.unit(e, a), ctx.unit(e, b)) for a, b in spec["pairs"]]
 
 
-@check("at_chance")
-def at_chance(spec, ctx):
-    bound = ctx.chance(spec["experiment"]) + ctx.thresholds["chance_margin"]
+def _tally(pairs, wanted):
+    """(holds, does not hold, inconclusive, not converged) counts."""
+    return [sum(c["verdict"] == v for c in pairs) for v in (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)]
+
+
+@check("mostly_better")
+def mostly_better(spec, ctx):
+    """"In general": a's accuracy is above b's in more than `fraction` of the
+    pairs. Holds when the pairs that hold already make it; does not hold when
+    even every undecided pair holding would not; else inconclusive (not
+    converged when the unfinished pairs alone stand in the way)."""
+    pairs = better(spec, ctx)
+    fraction = spec.get("fraction", ctx.thresholds["mostly"])
+    need = fraction * len(pairs)
+    held, failed, undecided, unfinished = _tally(pairs, HOLDS)
+    if held > need:
+        verdict = HOLDS
+    elif held + undecided + unfinished <= need:
+        verdict = FAILS
+    elif held + undecided <= need:
+        verdict = NOT_CONVERGED
+    else:
+        verdict = INCONCLUSIVE
+    summary = {"verdict": verdict, "kind": "summary", "estimate": None, "low": None, "high": None,
+               "tolerance": None, "note": None, "runs": sorted({r for c in pairs for r in c["runs"]}),
+               "text": f"{held} of {len(pairs)} pairs hold (more than {need:g} needed), "
+                       f"{failed} do not, {undecided + unfinished} undecided",
+               **{k: sorted({x for c in pairs for x in c[k]})
+                  for k in ("not_converged", "collapsed", "stuck", "diverged")}}
+    return [summary] + [dict(c, part=True) for c in pairs]
+
+
+@check("best")
+def best(spec, ctx):
+    """Unit a's accuracy is above every other of `units`."""
+    e = spec["experiment"]
+    a = ctx.unit(e, spec["unit"])
+    return [_better(a, ctx.unit(e, other)) for other in spec["units"] if other != spec["unit"]]
+
+
+@check("below_best")
+def below_best(spec, ctx):
+    """Unit a's accuracy is below the best of `best_of` (the best chosen by
+    validation accuracy, where the runs have it)."""
+    e = spec["experiment"]
+    a = ctx.unit(e, spec["unit"])
+    candidates = [ctx.unit(e, n) for n in spec["best_of"]]
+
+    def chooser(u):
+        column = "best_val_accuracy" if "best_val_accuracy" in u.rows else KEY
+        values = u.rows[column].dropna() if len(u.rows) else []
+        return float(values.mean()) if len(values) else -1.0
+    top = max(candidates, key=chooser)
+    return [_better(top, a)]
+
+
+def _threshold(spec, ctx, above, margin, name_stuck):
+    e = spec["experiment"]
+    bound = ctx.chance(e) + ctx.thresholds[margin]
     out = []
     for name in spec["units"]:
-        s = ctx.stats(spec["experiment"], name)
-        out.append(comparison(_threshold(s, bound, above=False),
-                              f"{s['label']} {_fmt(s)} (chance + margin {bound:.2f})", s))
+        u = ctx.unit(e, name)
+
+        def judge_fn(us):
+            interval = us[0].interval()
+            return (INCONCLUSIVE if interval is None else intervals.side(interval, bound, above)), interval
+        verdict, interval = robust(judge_fn, [u])
+        text = f"{u.label} {_fmt(interval, signed=False)} ({'>' if above else '<'} {bound:.2f})"
+        out.append(comparison(verdict, text, [u], interval, reference=bound, kind="threshold",
+                              name_stuck=name_stuck))
     return out
 
 
 @check("learns")
 def learns(spec, ctx):
-    bound = ctx.chance(spec["experiment"]) + ctx.thresholds["learn_margin"]
-    out = []
-    for name in spec["units"]:
-        s = ctx.stats(spec["experiment"], name)
-        out.append(comparison(_threshold(s, bound, above=True),
-                              f"{s['label']} {_fmt(s)} (learns: >= {bound:.2f})", s))
-    return out
+    """Each unit's accuracy is above chance + learn_margin."""
+    return _threshold(spec, ctx, True, "learn_margin", name_stuck=True)
 
 
-def _best(ctx, experiment, names):
-    found = [ctx.stats(experiment, n) for n in names]
-    return max((s for s in found if s["median"] is not None), key=lambda s: s["median"],
-               default=found[0])
-
-
-@check("below")
-def below(spec, ctx):
-    experiment = spec["experiment"]
-    a = ctx.stats(experiment, spec["unit"])
-    best = _best(ctx, experiment, spec["best_of"])
-    learned = _threshold(a, ctx.chance(experiment) + ctx.thresholds["learn_margin"], above=True)
-    verdict = _order(best, a)
-    if learned == FAILS:
-        verdict = FAILS
-    elif learned == INCONCLUSIVE and verdict == HOLDS:
-        verdict = INCONCLUSIVE
-    return [comparison(verdict, f"{a['label']} {_fmt(a)} vs the best linked, {best['label']} "
-                                f"{_fmt(best)}", a, best)]
-
-
-@check("best_or_within")
-def best_or_within(spec, ctx):
-    experiment = spec["experiment"]
-    a = ctx.stats(experiment, spec["unit"])
-    best = _best(ctx, experiment, spec["units"])
-    if a["median"] is None:
-        verdict = FAILS
-    elif best["label"] == a["label"] or (a["high"] is not None and a["high"] >= best["low"]):
-        verdict = HOLDS
-    else:
-        verdict = FAILS
-    text = (f"{a['label']} {_fmt(a)} is the best" if best["label"] == a["label"]
-            else f"{a['label']} {_fmt(a)} vs the best, {best['label']} {_fmt(best)}")
-    return [comparison(verdict, text, a, best)]
-
-
-@check("not_always_better")
-def not_always_better(spec, ctx):
-    pairs, all_stats = [], []
-    for experiment in spec["experiments"]:
-        for linked, single in spec["pairs"]:
-            a, b = ctx.stats(experiment, linked), ctx.stats(experiment, single)
-            all_stats += [a, b]
-            pairs.append((experiment, a, b, _order(a, b)))
-    beaten = [f"{experiment}: {b['label']} {_fmt(b)} vs {a['label']} {_fmt(a)}"
-              for experiment, a, b, verdict in pairs if verdict == FAILS]
-    if beaten:
-        verdict, text = HOLDS, "single beats linked in " + "; ".join(beaten)
-    elif all(v == HOLDS for *_, v in pairs):
-        verdict, text = FAILS, f"linked beats single in all {len(pairs)} pairs"
-    else:
-        verdict = INCONCLUSIVE
-        text = f"no pair where single clearly beats linked; {sum(v == HOLDS for *_, v in pairs)} " \
-               f"of {len(pairs)} where linked clearly beats single"
-    return [comparison(verdict, text, *all_stats)]
+@check("at_chance")
+def at_chance(spec, ctx):
+    """Each unit's accuracy is below chance + chance_margin (stuck runs are how
+    such networks fail: not named)."""
+    return _threshold(spec, ctx, False, "chance_margin", name_stuck=False)
 
 
 @check("same")
 def same(spec, ctx):
+    """Each pair: the difference lies within +-tolerance (equivalence)."""
     tolerance = spec.get("tolerance", ctx.thresholds["same_tolerance"])
+    e = spec["experiment"]
     out = []
     for a_name, b_name in spec["pairs"]:
-        a, b = ctx.stats(spec["experiment"], a_name), ctx.stats(spec["experiment"], b_name)
-        if a["median"] is None or b["median"] is None:
-            verdict = INCONCLUSIVE
-        else:
-            close = abs(a["median"] - b["median"]) <= tolerance
-            overlap = a["low"] <= b["high"] and b["low"] <= a["high"]
-            verdict = HOLDS if close and overlap else FAILS if not close and not overlap \
-                else INCONCLUSIVE
-        out.append(comparison(verdict, f"{a['label']} {_fmt(a)} vs {b['label']} {_fmt(b)} "
-                                       f"(same within {tolerance})", a, b))
+        a, b = ctx.unit(e, a_name), ctx.unit(e, b_name)
+
+        def judge_fn(pair):
+            interval = difference(*pair)
+            return (INCONCLUSIVE if interval is None
+                    else intervals.within(interval, -tolerance, tolerance)), interval
+        verdict, interval = robust(judge_fn, [a, b])
+        out.append(comparison(verdict, f"{a.text()} - {b.text()} = {_fmt(interval)} "
+                                       f"(same within {tolerance})", [a, b], interval,
+                              tolerance=tolerance))
     return out
+
+
+@check("not_always_better")
+def not_always_better(spec, ctx):
+    """In at least one pair [linked, single] the single unit is above the
+    linked one. Holds when one pair shows it, does not hold when every pair
+    shows the reverse, else inconclusive (not converged when only unfinished
+    pairs could show it)."""
+    pairs = [_better(ctx.unit(spec["experiment"], a), ctx.unit(spec["experiment"], b))
+             for a, b in spec["pairs"]]
+    held, failed, undecided, unfinished = _tally(pairs, HOLDS)
+    if failed:
+        verdict = HOLDS
+    elif held == len(pairs):
+        verdict = FAILS
+    elif not undecided:
+        verdict = NOT_CONVERGED
+    else:
+        verdict = INCONCLUSIVE
+    beaten = [c["text"] for c in pairs if c["verdict"] == FAILS]
+    text = ("single above linked: " + "; ".join(beaten)) if beaten else \
+        f"no pair where single is above linked; linked above single in {held} of {len(pairs)}"
+    summary = {"verdict": verdict, "kind": "summary", "estimate": None, "low": None, "high": None,
+               "tolerance": None, "note": None, "text": text,
+               "runs": sorted({r for c in pairs for r in c["runs"]}),
+               **{k: sorted({x for c in pairs for x in c[k]})
+                  for k in ("not_converged", "collapsed", "stuck", "diverged")}}
+    return [summary] + [dict(c, part=True) for c in pairs]
 
 
 @check("ratio")
 def ratio(spec, ctx):
-    experiment = spec["experiment"]
+    """Each [a, b, expected]: a's whole training wall time over b's lies
+    within ratio_tolerance (relative) of `expected`, the paper's figure.
+    Times measured on a shared device are never judged."""
+    e = spec["experiment"]
+    tolerance = spec.get("tolerance", ctx.thresholds["ratio_tolerance"])
     out = []
-    for a_name, b_name, low, high in spec["pairs"]:
-        a = ctx.stats(experiment, a_name, "wall_seconds")
-        b = ctx.stats(experiment, b_name, "wall_seconds")
-        values = [x / y for x in a["values"] for y in b["values"] if y > 0]
-        rows = pd.concat([ctx.unit(experiment, a_name), ctx.unit(experiment, b_name)])
+    for a_name, b_name, expected in spec["pairs"]:
+        a, b = ctx.unit(e, a_name), ctx.unit(e, b_name)
+        times = [u.rows["wall_seconds"].dropna().astype(float) if len(u.rows) else [] for u in (a, b)]
+        low_bound, high_bound = expected / (1 + tolerance), expected * (1 + tolerance)
+        interval = intervals.ratio(*times) if all(len(t) for t in times) else None
+        verdict = INCONCLUSIVE if interval is None else intervals.within(interval, low_bound, high_bound)
+        rows = pd.concat([a.rows, b.rows])
         exclusive = bool(rows.get("device_exclusive", pd.Series([False])).map(_bool).all())
-        if not values:
-            verdict, shown = INCONCLUSIVE, "--"
-        else:
-            inside = [low <= v <= high for v in values]
-            verdict = HOLDS if all(inside) else FAILS if not any(inside) else INCONCLUSIVE
-            median = a["median"] / b["median"]
-            shown = f"{median:.2f}" + (f" [{min(values):.2f}-{max(values):.2f}]"
-                                       if min(values) != max(values) else "")
         note = None
         if not exclusive:
             verdict, note = INCONCLUSIVE, "timed on a shared device"
-        out.append(comparison(verdict, f"{a['label']} / {b['label']} time {shown} "
-                                       f"(expected {low}-{high})", a, b, note=note))
+        text = (f"time {a.label} / {b.label} = {_fmt(interval, signed=False).replace('+', '')} "
+                f"(the paper: {expected}; within {low_bound:.2f}-{high_bound:.2f})")
+        plotted = None if interval is None else tuple(v / expected for v in interval)
+        out.append(comparison(verdict, text, [a, b], plotted, reference=1.0, tolerance=tolerance,
+                              kind="ratio", note=note, name_stuck=False))
     return out
 
 
@@ -274,59 +409,67 @@ def _dead_from(fractions):
 
 @check("dead_units")
 def dead_units(spec, ctx):
+    """`dead`: every run has dead units (constant on every test sample) in
+    every layer from some layer on; `alive`: no run has a dead unit;
+    `reported`: shown without a verdict (the paper's stated exception).
+    Counts, not accuracies: holds when every run shows it, does not hold when
+    none does, else inconclusive."""
     import json
 
-    experiment = spec["experiment"]
-    bound = ctx.chance(experiment) + ctx.thresholds["chance_margin"]
+    e = spec["experiment"]
     out = []
-    for name in spec["single"]:
-        s = ctx.stats(experiment, name)
-        if _threshold(s, bound, above=False) != HOLDS:
-            continue  # the claim is about the failing networks
-        rows = ctx.unit(experiment, name)
-        firsts = [_dead_from(json.loads(d)) for d in rows["dead_per_layer"]]
+    for name in spec.get("dead", []):
+        u = ctx.unit(e, name)
+        firsts = [_dead_from(json.loads(d)) for d in u.rows["dead_per_layer"]]
         found = [f for f in firsts if f is not None]
-        verdict = HOLDS if len(found) == len(firsts) else FAILS if not found else INCONCLUSIVE
-        text = (f"{s['label']}: dead from layer {min(found)}-{max(found)} on in {len(found)} of "
-                f"{len(firsts)} runs" if found else f"{s['label']}: no run with dead layers to the end")
-        out.append(comparison(verdict, text, s))
-    for name in spec["linked"]:
-        s = ctx.stats(experiment, name)
-        rows = ctx.unit(experiment, name)
-        dead = [int(d) for d in rows["dead_units"]]
+        verdict = HOLDS if found and len(found) == len(firsts) else FAILS if not found else INCONCLUSIVE
+        text = (f"{u.label}: dead units in every layer from layer {min(found)}-{max(found)} on, in "
+                f"{len(found)} of {len(firsts)} runs" if found
+                else f"{u.label}: no run with dead units in every layer to the last")
+        out.append(comparison(verdict, text, [u], kind="count", name_stuck=False))
+    for name in spec.get("alive", []):
+        u = ctx.unit(e, name)
+        dead = [int(d) for d in u.rows["dead_units"]]
         verdict = HOLDS if not any(dead) else FAILS if all(dead) else INCONCLUSIVE
-        out.append(comparison(verdict, f"{s['label']}: {sum(1 for d in dead if d)} of {len(dead)} "
-                                       "runs with dead units", s))
-    if not out:
-        out.append({"verdict": INCONCLUSIVE, "text": "no single network failed", "note": None,
-                    "runs": [], "not_converged": [], "diverged": []})
+        out.append(comparison(verdict, f"{u.label}: {sum(1 for d in dead if d)} of {len(dead)} runs "
+                                       "with dead units", [u], kind="count", name_stuck=False))
+    for name in spec.get("reported", []):
+        u = ctx.unit(e, name)
+        dead = [int(d) for d in u.rows["dead_units"]]
+        out.append(comparison(None, f"{u.label} (the paper's exception, no verdict): "
+                                    f"{sum(1 for d in dead if d)} of {len(dead)} runs with dead units",
+                              [u], kind="count", name_stuck=False))
     return out
 
 
 def combine(comparisons):
-    """A claim's verdict from its comparisons (see the module doc)."""
-    if any(c["not_converged"] or c["diverged"] for c in comparisons):
-        return NOT_CONVERGED
-    verdicts = [c["verdict"] for c in comparisons]
-    if all(v == HOLDS for v in verdicts):
+    """A claim's verdict from its comparisons: holds when all hold, does not
+    hold when one does not, not converged when one is, else inconclusive.
+    The pairs inside a summary (`part`) and the reported counts (no
+    verdict) do not count on their own."""
+    verdicts = [c["verdict"] for c in comparisons if c["verdict"] and not c.get("part")]
+    if verdicts and all(v == HOLDS for v in verdicts):
         return HOLDS
     if FAILS in verdicts:
         return FAILS
+    if NOT_CONVERGED in verdicts:
+        return NOT_CONVERGED
     return INCONCLUSIVE
 
 
 def summary_text(comparisons):
-    """This build's evidence, short: every comparison when there are few,
-    else a count and the ones that did not hold."""
-    if len(comparisons) <= 2:
-        return "; ".join(c["text"] + (f" ({c['note']})" if c["note"] else "") for c in comparisons)
-    held = sum(c["verdict"] == HOLDS for c in comparisons)
-    others = [c for c in comparisons if c["verdict"] != HOLDS]
-    text = f"{held} of {len(comparisons)} hold"
+    """The evidence, short: every comparison when there are few, else a count
+    and the ones that did not hold."""
+    judged = [c for c in comparisons if not c.get("part")]
+    if len(judged) <= 3:
+        return "; ".join(c["text"] + (f" ({c['note']})" if c["note"] else "") for c in judged)
+    held = sum(c["verdict"] == HOLDS for c in judged)
+    others = [c for c in judged if c["verdict"] != HOLDS]
+    text = f"{held} of {len(judged)} hold"
     if others:
-        text += "; " + "; ".join(f"{c['verdict']}: {c['text']}" for c in others[:4])
-        if len(others) > 4:
-            text += f"; and {len(others) - 4} more"
+        text += "; " + "; ".join(f"{c['verdict'] or 'reported'}: {c['text']}" for c in others[:5])
+        if len(others) > 5:
+            text += f"; and {len(others) - 5} more"
     return text
 
 
@@ -350,14 +493,20 @@ def experiments_of(spec):
     return list(dict.fromkeys(found))
 
 
+def _flags(comparisons, key):
+    return sorted({x for c in comparisons for x in c[key]})
+
+
 def evaluate(claims, runs_by_experiment, published=None):
     """Every claim whose experiments this build has, judged on the runs and on
-    the published values: a list of dicts (id, source, claim, verdict,
-    evidence, paper_verdict, paper_evidence, comparisons, runs)."""
-    ctx = Context(runs_by_experiment, claims["thresholds"])
+    the published values: a list of dicts (id, origin, source, quote, claim,
+    verdict, evidence, comparisons, runs, paper_verdict, paper_evidence)."""
+    ctx = Context(runs_by_experiment, claims)
     paper = None
     if published is not None and len(published):
-        paper = Context({e: g for e, g in published.groupby("experiment")}, claims["thresholds"])
+        if KEY not in published:
+            published = published.assign(**{KEY: published["best_val_accuracy"]})
+        paper = Context({e: g for e, g in published.groupby("experiment")}, claims)
     results = []
     for spec in claims["claims"]:
         needed = experiments_of(spec)
@@ -369,18 +518,23 @@ def evaluate(claims, runs_by_experiment, published=None):
         except ClaimError as error:  # a selection of variants without the claim's
             log.info("claim %s: not judged (%s)", spec["id"], error)
             continue
-        result = {"id": spec["id"], "source": spec["source"], "claim": spec["claim"],
+        origin = spec.get("origin", "paper")
+        result = {"id": spec["id"], "origin": origin, "source": spec["source"],
+                  "quote": spec.get("quote", ""), "claim": spec["claim"],
                   "verdict": verdict, "evidence": summary_text(comparisons),
                   "comparisons": comparisons,
                   "runs": sorted({r for c in comparisons for r in c["runs"]}),
-                  "not_converged": sorted({x for c in comparisons for x in c["not_converged"]}),
-                  "diverged": sorted({x for c in comparisons for x in c["diverged"]}),
-                  "paper_verdict": None, "paper_evidence": spec.get("paper_says", "")}
-        if paper is not None and not spec.get("paper_says"):
+                  **{k: _flags(comparisons, k) for k in ("not_converged", "collapsed", "stuck",
+                                                         "diverged")},
+                  "paper_verdict": None,
+                  "paper_evidence": spec.get("paper_says", "") if origin == "paper"
+                  else "beyond the paper: this project's hypothesis"}
+        if paper is not None and origin == "paper" and not spec.get("paper_says"):
             try:
                 paper_verdict, paper_comparisons = judge(spec, paper)
                 result["paper_verdict"] = paper_verdict
                 result["paper_evidence"] = summary_text(paper_comparisons)
+                result["paper_comparisons"] = paper_comparisons
             except ClaimError as error:
                 result["paper_evidence"] = f"(no published value: {error})"
         results.append(result)
@@ -393,6 +547,12 @@ def load(path):
         for key in ("id", "source", "claim", "checks"):
             if key not in spec:
                 raise ClaimError(f"{path}: a claim lacks {key!r}: {spec}")
+        if spec.get("origin", "paper") not in ("paper", "project"):
+            raise ClaimError(f"{path}: claim {spec['id']}: origin is paper or project, "
+                             f"not {spec['origin']!r}")
+        if spec.get("origin", "paper") == "paper" and not spec.get("quote"):
+            raise ClaimError(f"{path}: claim {spec['id']}: a claim of the paper quotes its "
+                             "sentence (quote:)")
     return claims
 
 
@@ -400,10 +560,58 @@ def counts(results):
     return {verdict: sum(r["verdict"] == verdict for r in results) for verdict in VERDICTS}
 
 
+def forest(results, path):
+    """Every judged comparison's difference with its 95% interval, grouped by
+    claim: accuracy differences (and accuracies against their thresholds) on
+    the left, time ratios over the paper's on the right; zero (one) and the
+    equivalence tolerance marked; the colour is the comparison's verdict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {HOLDS: "tab:green", FAILS: "tab:red", INCONCLUSIVE: "tab:gray",
+               NOT_CONVERGED: "tab:orange"}
+    panels = {"accuracy": [], "ratio": []}
+    for result in results:
+        for c in result["comparisons"]:
+            if c.get("estimate") is None:
+                continue
+            panel = "ratio" if c["kind"] == "ratio" else "accuracy"
+            panels[panel].append((result["id"], c))
+    used = [name for name, rows in panels.items() if rows]
+    height = max(2.5, 0.22 * max((len(panels[n]) for n in used), default=1) + 1.2)
+    fig, axes = plt.subplots(1, max(len(used), 1), figsize=(7.0, height), squeeze=False)
+    for ax, name in zip(axes[0], used):
+        rows = panels[name]
+        centre = 1.0 if name == "ratio" else 0.0
+        for y, (_, c) in enumerate(reversed(rows)):
+            ax.errorbar([c["estimate"] + centre], [y],
+                        xerr=[[c["estimate"] - c["low"]], [c["high"] - c["estimate"]]],
+                        fmt="o", ms=3, color=colours.get(c["verdict"], "black"), capsize=2)
+            if c.get("tolerance"):
+                tol = c["tolerance"]
+                band = (1 / (1 + tol), 1 + tol) if name == "ratio" else (-tol, tol)
+                ax.plot(band, [y, y], "|", color="tab:blue", ms=8)
+        ax.axvline(centre, color="black", lw=0.8)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([f"{claim}: {c['text'].split(' = ')[0][:38]}" for claim, c in reversed(rows)],
+                           fontsize=5.5)
+        ax.set_xlabel("time ratio / the paper's (1: equal)" if name == "ratio"
+                      else "difference in test accuracy (thresholds: accuracy - threshold)",
+                      fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=200)
+    plt.close(fig)
+
+
 def main(sm):
     import logs
     from aggregate import load_runs
     from latex import template
+
+    from linked_neurons.experiments.io import atomic_write_with
 
     logs.setup(sm)
     claims = load(sm.input.claims)
@@ -417,6 +625,7 @@ def main(sm):
     atomic_write_json(sm.output.json, {"counts": counts(results), "claims": results})
     atomic_write_text(sm.output.tex, template(sm.input.template).render(
         claims=results, counts=counts(results), scale=sm.params.scale))
+    atomic_write_with(sm.output.forest, lambda name: forest(results, name), by_name=True)
     for result in results:
         log.info("%s: %s (%s)", result["id"], result["verdict"], result["evidence"])
 

@@ -1,0 +1,1 @@
+"""The article's analysis, Keras-free: intervals for the claims' comparisons."""
