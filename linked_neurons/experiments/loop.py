@@ -118,9 +118,15 @@ class SeedsRunner:
             logs, (_, _, metrics) = model.test_step((trainable, non_trainable, metrics), (x, y))
             return metrics, logs
 
+        def predict(state, x):
+            trainable, non_trainable, _ = state
+            outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+            return outputs
+
         # One compiled program, one batched step per batch for all seeds.
         self._train = jax.jit(jax.vmap(train, in_axes=(0, 0, None, None, 0)), donate_argnums=(0, 1))
         self._evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None, None)))
+        self._predict = jax.jit(jax.vmap(predict, in_axes=(0, None)))
 
     def _fresh_metrics(self, seeds):
         import jax.numpy as jnp
@@ -160,3 +166,8 @@ class SeedsRunner:
             stop = start + self.val_batch
             metrics, logs = self._evaluate(state, metrics, self.xv[start:stop], self.yv[start:stop])
         return {key: np.asarray(value) for key, value in logs.items()}
+
+    def predict(self, state, x):
+        """Every seed's outputs on `x`: an array (seeds, samples, ...)."""
+        return np.concatenate([np.asarray(self._predict(state, x[start:start + self.val_batch]))
+                               for start in range(0, len(x), self.val_batch)], axis=1)

@@ -7,20 +7,52 @@ Pure Python, no Keras: the pipeline's extraction and the tests use it too.
   best of the epochs before it (None when the first epoch diverged), and
   `diverged_epoch` says which epoch it was.
 - **Convergence** (`config["convergence"]`: `window`, `min_delta`,
-  `collapse`). A run *converged* when it did not diverge, ran more than
-  `window` epochs, its best validation accuracy over its last `window` epochs
-  rose by at most `min_delta` over the best before them (it had stopped
-  improving), and its final accuracy is within `collapse` of its best (it did
-  not fall back after its best epoch, which the best-over-epochs metric would
-  hide). A run at chance throughout is converged by this criterion: the
+  `collapse`, `stuck_rtol`): each run gets one `status`, checked in this order:
+  - *diverged*;
+  - *too short*: it ran no more than `window` epochs;
+  - *stuck*: its training or validation loss did not move over the last
+    `window` epochs (a spread below `stuck_rtol` of its size): no gradient
+    reaches the weights, e.g. a softmax saturated so that the clipped
+    cross-entropy has a zero gradient. A stuck run has stopped, but not
+    because it learned all it could;
+  - *still improving*: over its last `window` epochs the best validation
+    accuracy, or the mean one, rose by more than `min_delta` over the epochs
+    before (the window before, for the mean). The mean catches a slow climber
+    whose noisy best has not moved, which is what early stopping at a plateau
+    looks at (the best only): so an early-stopped run can be still improving;
+  - *collapsed*: its final accuracy is more than `collapse` below its best
+    (it fell back after its best epoch, which the best-over-epochs metric
+    would hide);
+  - *converged*: none of these.
+  A run at chance throughout is converged (or stuck) by this criterion: the
   claims that need it to have learned say so themselves.
+- **Selection.** The best epoch is the one of the best validation accuracy
+  (the first of equals). `test_accuracy` is the test accuracy at that epoch,
+  what the tables report; `best_test_accuracy` the best test accuracy over the
+  epochs, the paper's measure, which chooses on the set it reports. With
+  `selection: test` (the authors') the two sets are one and the numbers agree.
 """
 
 import math
 import statistics
 
+import numpy as np
+
 #: The per-epoch values of a history record, also the TensorBoard tags `epoch/<tag>`.
-TAGS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+TAGS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "learning_rate",
+        "seconds")
+STATUSES = ("converged", "still improving", "collapsed", "stuck", "too short", "diverged")
+
+
+def pack_correct(correct):
+    """Per-sample correctness (booleans) as hex text: 45 bytes for 360 samples."""
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex() + f":{len(correct)}"
+
+
+def unpack_correct(text):
+    """`pack_correct`'s booleans back."""
+    data, _, n = text.partition(":")
+    return np.unpackbits(np.frombuffer(bytes.fromhex(data), dtype=np.uint8))[: int(n)].astype(bool)
 
 
 def finite(value):
@@ -41,30 +73,53 @@ def counted(history):
     return [r for r in history if stop is None or r["epoch"] < stop]
 
 
+def _stuck(records, rtol):
+    """Whether the training or the validation loss stayed put over `records`."""
+    for key in ("loss", "val_loss"):
+        values = [r[key] for r in records]
+        scale = max(abs(v) for v in values)
+        if max(values) - min(values) <= rtol * max(scale, 1e-12):
+            return key
+    return None
+
+
 def convergence(history, criterion):
-    """Whether a run converged, by `criterion` (window, min_delta, collapse)."""
+    """A run's `status` by `criterion` (window, min_delta, collapse,
+    stuck_rtol), with its reason and the figures behind it (module doc)."""
     window = criterion["window"]
-    accs = [r["val_accuracy"] for r in counted(history)]
-    result = {"criterion": dict(criterion), "converged": False, "improvement": None,
+    good = counted(history)
+    accs = [r["val_accuracy"] for r in good]
+    result = {"criterion": dict(criterion), "improvement": None, "mean_improvement": None,
               "collapse": None}
+
+    def status(name, reason):
+        return {**result, "status": name, "converged": name == "converged", "reason": reason}
+
     if diverged_epoch(history) is not None:
-        result["reason"] = "diverged"
-        return result
+        return status("diverged", "diverged")
     if len(accs) <= window:
-        result["reason"] = f"ran {len(accs)} epochs, not more than the window of {window}"
-        return result
-    improvement = max(accs[-window:]) - max(accs[:-window])
-    collapse = max(accs) - accs[-1]
-    result.update(improvement=improvement, collapse=collapse)
-    if improvement > criterion["min_delta"]:
-        result["reason"] = (f"still improving: +{improvement:.3f} over the last {window} epochs "
-                            f"(more than {criterion['min_delta']})")
-    elif collapse > criterion["collapse"]:
-        result["reason"] = (f"collapsed: final accuracy {accs[-1]:.3f} is {collapse:.3f} below "
-                            f"its best (more than {criterion['collapse']})")
-    else:
-        result.update(converged=True, reason="stopped improving")
-    return result
+        return status("too short", f"ran {len(accs)} epochs, not more than the window of {window}")
+    before = accs[:-window]
+    result.update(improvement=max(accs[-window:]) - max(before),
+                  mean_improvement=statistics.fmean(accs[-window:])
+                  - statistics.fmean(before[-window:]),
+                  collapse=max(accs) - accs[-1])
+    rtol = criterion.get("stuck_rtol", 1e-6)
+    key = _stuck(good[-window:], rtol)
+    if key:
+        return status("stuck", f"stuck: {key} {good[-1][key]:.6g} did not move over the last "
+                               f"{window} epochs (relative spread <= {rtol:g})")
+    gain = max(result["improvement"], result["mean_improvement"])
+    if gain > criterion["min_delta"]:
+        which = "best" if result["improvement"] >= result["mean_improvement"] else "mean"
+        return status("still improving", f"still improving: the {which} validation accuracy rose "
+                                         f"{gain:+.3f} over the last {window} epochs (more than "
+                                         f"{criterion['min_delta']})")
+    if result["collapse"] > criterion["collapse"]:
+        return status("collapsed", f"collapsed: final accuracy {accs[-1]:.3f} is "
+                                   f"{result['collapse']:.3f} below its best (more than "
+                                   f"{criterion['collapse']})")
+    return status("converged", "stopped improving")
 
 
 def plateaued(history, policy):
@@ -85,6 +140,7 @@ def summarize(config, history, **extra):
     (parameters, dead units, backend, device, environment, ...) is added."""
     good = counted(history)
     best = max(good, key=lambda r: r["val_accuracy"]) if good else None
+    tests = [r.get("test_accuracy", r["val_accuracy"]) for r in good]
     seconds = [r["seconds"] for r in history]
     walls = [r.get("wall", r["seconds"]) for r in history]
     stop = diverged_epoch(history)
@@ -95,6 +151,9 @@ def summarize(config, history, **extra):
         "scale": config["scale"],
         "best_val_accuracy": best["val_accuracy"] if best else None,
         "best_epoch": best["epoch"] if best else None,
+        "test_accuracy": best.get("test_accuracy", best["val_accuracy"]) if best else None,
+        "best_test_accuracy": max(tests) if tests else None,
+        "test_correct": best.get("test_correct") if best else None,
         "final_val_accuracy": good[-1]["val_accuracy"] if good else None,
         "epochs_run": len(history),
         "epochs_planned": config["epochs"],

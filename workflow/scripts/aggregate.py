@@ -1,11 +1,13 @@
 """The article's tables, aggregated from the per-run tables as PROTOCOL.md says.
 
 A table cell is a *unit*: a variant's runs, one per seed (for All-CNN, an
-activation's runs under its best learning-rate policy). `stats` summarizes a
-unit: the median of the runs' best validation accuracy with its range over
-seeds (min to max), the runs that diverged (they do not count: their accuracy
-was computed with weights that are not numbers) and the runs that had not
-converged. The claims (claims.py) judge the same units.
+activation's runs under the learning-rate policy of the best validation
+accuracy). `stats` summarizes a unit: the median of the runs' test accuracy
+at the epoch validation chose, with its range over seeds (min to max), the
+median of their best test accuracy over epochs (the paper's measure, which
+chooses on the set it reports), the runs that diverged (they do not count:
+their accuracy was computed with weights that are not numbers) and the runs
+that had not converged. The claims (claims.py) judge the same units.
 
 Each table is built by the function the registry TABLES names for its
 experiment; it returns a grid of cells, each with the reproduced statistics
@@ -53,19 +55,32 @@ def _bool(value):
     return bool(value) and not (isinstance(value, float) and math.isnan(value))
 
 
-def stats(rows, key="best_val_accuracy"):
+def _converged(row):
+    status = row.get("status")
+    if isinstance(status, str):
+        return status == "converged"
+    value = row.get("converged")
+    return value is True or value == 1.0 or value == "True"
+
+
+def stats(rows, key="test_accuracy"):
     """A unit's summary over its runs (one per seed)."""
     rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     diverged = rows[rows["diverged"].map(_bool)] if len(rows) else rows
     counted = rows.drop(diverged.index)
     values = counted[key].dropna().astype(float) if len(counted) else pd.Series(dtype=float)
-    converged = rows["converged"].map(lambda v: v is True or v == 1.0 or v == "True") \
-        if "converged" in rows else pd.Series(True, index=rows.index)
+    converged = pd.Series([_converged(r) for _, r in rows.iterrows()], index=rows.index, dtype=bool) \
+        if "converged" in rows or "status" in rows else pd.Series(True, index=rows.index)
+    best = counted["best_test_accuracy"].dropna().astype(float) \
+        if key == "test_accuracy" and "best_test_accuracy" in counted and len(counted) \
+        else pd.Series(dtype=float)
     return {
         "median": float(values.median()) if len(values) else None,
         "low": float(values.min()) if len(values) else None,
         "high": float(values.max()) if len(values) else None,
         "values": [float(v) for v in values],
+        # The paper's measure: the best test accuracy over the epochs.
+        "best_over_epochs": float(best.median()) if len(best) else None,
         "n": int(len(rows)),
         "seeds": [int(s) for s in rows["seed"]] if "seed" in rows else [],
         "diverged": [{"seed": int(r["seed"]), "epoch": None if pd.isna(r.get("diverged_epoch"))
@@ -83,19 +98,73 @@ def units(experiment, runs):
     out = {}
     for activation, group in runs.groupby("activation", sort=False):
         policies = {v: g for v, g in group.groupby("variant", sort=False)}
-        best = max(policies, key=lambda v: _median_or(policies[v], -1.0))
+        # Chosen on validation, as everything that chooses.
+        best = max(policies, key=lambda v: _median_or(policies[v], -1.0, "best_val_accuracy"))
         out[activation] = policies[best]
     return out
 
 
-def _median_or(rows, default):
-    value = stats(rows)["median"]
+def _median_or(rows, default, key="test_accuracy"):
+    value = stats(rows, key)["median"]
     return default if value is None else value
+
+
+class PublishedValueError(ValueError):
+    """A cell of paper/published/*.csv that cannot be read; `str()` is one
+    line naming the file, the line, the column and the fix."""
+
+
+class _Published:
+    """One published CSV, read as text, whose cells are converted where they
+    are used, so that a bad one is named by file, line and column."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        try:
+            self.frame = pd.read_csv(self.path, dtype=str, keep_default_na=False)
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+            message = " ".join(str(error).split())[:200]
+            raise PublishedValueError(f"{self.path}: not a CSV table ({message}): compare it "
+                                      "with the repository's copy") from None
+
+    def rows(self):
+        """(line in the file, row) of each data row (the header is line 1)."""
+        return [(index + 2, row) for index, row in self.frame.iterrows()]
+
+    def cell(self, line, row, column):
+        if column not in row.index:
+            raise PublishedValueError(
+                f"{self.path}: no column {column!r} (it has {', '.join(self.frame.columns)}): "
+                "restore the published table's header")
+        return row[column]
+
+    def number(self, line, row, column, empty_ok=True):
+        """The cell as a float; None if empty (a value the paper does not give)."""
+        text = self.cell(line, row, column).strip()
+        if not text and empty_ok:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise PublishedValueError(
+                f"{self.path}, line {line}, column {column!r}: {text[:60]!r} is not a number: "
+                "write the published value as a decimal, e.g. 0.9301, or leave it empty"
+            ) from None
+
+    def label(self, line, column, text, names):
+        """`text`, of the cell at `line` and `column`, as one of `names`' keys
+        (a published label), mapped."""
+        if text not in names:
+            raise PublishedValueError(
+                f"{self.path}, line {line}, column {column!r}: unknown label {text[:60]!r}: "
+                f"use one of {', '.join(names)}")
+        return names[text]
 
 
 def published_runs(published_dir):
     """The published values as a per-run table of one 'seed' each (seed -1):
-    the same units as this build's, so that one piece of code judges both."""
+    the same units as this build's, so that one piece of code judges both.
+    A bad cell raises PublishedValueError naming its file, line and column."""
     published_dir = Path(published_dir)
     rows = []
 
@@ -107,33 +176,45 @@ def published_runs(published_dir):
 
     def read(name):
         path = published_dir / f"{name}.csv"
-        return pd.read_csv(path) if path.exists() else None
+        return _Published(path) if path.exists() else None
 
     names = {label: key for key, label in LABELS.items()}
     if (pub := read("width")) is not None:
-        for _, row in pub.iterrows():
+        for line, row in pub.rows():
+            width = pub.number(line, row, "width", empty_ok=False)
             for label, key in names.items():
-                add("width", f"w{int(row['width'])}_{key}", row[label])
+                add("width", f"w{int(width)}_{key}", pub.number(line, row, label))
     if (pub := read("depth")) is not None:
-        for _, row in pub.iterrows():
-            base, _, suffix = row["variant"].partition(" ")
-            unit = "bn" if base == "BN" else names[base] + ("_sqrt2" if suffix else "")
-            add("depth", unit, row["median"])
+        units = {**names, "BN": "bn"}
+        for line, row in pub.rows():
+            base, _, suffix = pub.cell(line, row, "variant").strip().partition(" ")
+            unit = pub.label(line, "variant", base, units)
+            if suffix and unit != "bn":
+                unit += "_sqrt2"
+            add("depth", unit, pub.number(line, row, "median"))
     if (pub := read("extended")) is not None:
-        for _, row in pub.iterrows():
-            key = names[row["activation"]]
-            add("extended", key, row["single"])
-            add("extended", f"{key}_sqrt2", row["sqrt2"])
-            add("extended", f"lk{key}", row["linked"])
+        for line, row in pub.rows():
+            key = pub.label(line, "activation", pub.cell(line, row, "activation").strip(), names)
+            add("extended", key, pub.number(line, row, "single"))
+            add("extended", f"{key}_sqrt2", pub.number(line, row, "sqrt2"))
+            add("extended", f"lk{key}", pub.number(line, row, "linked"))
     for experiment in ("allcnn", "resnet50"):
         if (pub := read(experiment)) is not None:
+            line, row = pub.rows()[0]
             for label, key in names.items():
-                add(experiment, key, pub[label].iloc[0])
+                add(experiment, key, pub.number(line, row, label))
     if (pub := read("resnet50_nobatchnorm")) is not None:
-        pub = pub.set_index("row")
+        by_row = {}
+        for line, row in pub.rows():
+            by_row.setdefault(pub.cell(line, row, "row").strip(), (line, row))
+        for needed in ("accuracy", "time_ratio"):
+            if needed not in by_row:
+                raise PublishedValueError(f"{pub.path}: no row {needed!r} in column 'row': "
+                                          "restore the published table's rows")
         for variant, label in zip(NOBN, _nobn_labels(NOBN)):
-            add("resnet50_nobn", variant, pub.loc["accuracy", label],
-                wall_seconds=float(pub.loc["time_ratio", label]), device_exclusive=True)
+            ratio = pub.number(*by_row["time_ratio"], label)
+            add("resnet50_nobn", variant, pub.number(*by_row["accuracy"], label),
+                wall_seconds=ratio, device_exclusive=True)
     return pd.DataFrame(rows)
 
 
@@ -146,7 +227,7 @@ def _nobn_labels(variants):
     return labels
 
 
-def cell(rows, published=None, key="best_val_accuracy"):
+def cell(rows, published=None, key="test_accuracy"):
     """One table cell: a unit's statistics and the published value."""
     return {**stats(rows, key), "published": published}
 
@@ -301,7 +382,7 @@ def trained_with(runs):
     values over the runs, as trained (from their config.json)."""
     out = {}
     for key in ("dataset", "epochs", "image_size", "width_scale", "batch_size", "augment",
-                "early_stopping", "protocol"):
+                "early_stopping", "protocol", "selection"):
         if key in runs:
             values = sorted({v for v in runs[key] if not (isinstance(v, float) and math.isnan(v))},
                             key=str)
@@ -353,8 +434,9 @@ def numbers(runs_by_experiment):
     n["diverged"] = {"value": len(diverged), "runs": sorted(diverged["run"]) if len(diverged) else []}
     n["train_minutes"] = {"value": float(all_runs["train_seconds"].sum() / 60) if len(all_runs) else 0.0,
                           "runs": n["runs"]["runs"]}
-    if len(all_runs) and "converged" in all_runs:
-        unconverged = all_runs[~all_runs["converged"].map(lambda v: v is True or v == 1.0)
+    if len(all_runs) and ("converged" in all_runs or "status" in all_runs):
+        unconverged = all_runs[~pd.Series([_converged(r) for _, r in all_runs.iterrows()],
+                                          index=all_runs.index, dtype=bool)
                                & ~all_runs["diverged"].map(_bool)]
         n["not_converged"] = {"value": len(unconverged), "runs": sorted(unconverged["run"])}
     if "depth" in runs_by_experiment:

@@ -31,8 +31,9 @@ from linked_neurons.experiments.table import config_digest
 CONFIG_KEYS = ("activation", "normalization", "width_multiplier", "width_scale", "filters",
                "input_offset", "optimizer.name", "optimizer.learning_rate", "lr_boundaries",
                "epochs", "batch_size", "dataset", "image_size", "augment", "architecture",
-               "protocol", "early_stopping")
-SUMMARY_KEYS = ("best_val_accuracy", "final_val_accuracy", "best_epoch", "epochs_run",
+               "protocol", "early_stopping", "selection")
+SUMMARY_KEYS = ("test_accuracy", "best_test_accuracy", "test_correct",
+                "best_val_accuracy", "final_val_accuracy", "best_epoch", "epochs_run",
                 "median_epoch_seconds", "train_seconds", "wall_seconds", "params", "diverged",
                 "diverged_epoch", "stopped_early", "device", "device_exclusive", "group_mode")
 
@@ -118,6 +119,9 @@ def extract_run(metrics_file, ids=None):
     convergence = metrics.get("convergence") or {}
     summary["converged"] = convergence.get("converged")
     summary["convergence"] = convergence.get("reason")
+    summary["status"] = convergence.get("status") or (
+        "converged" if convergence.get("converged") else "diverged" if metrics.get("diverged")
+        else "still improving")
     # Per layer, the fraction of its units that are dead (constant on every
     # sample, `dead`) and exactly zero on every sample (`zero`). A metrics.json
     # from before the zero count (its `dead` counted exact zeros; the pipeline

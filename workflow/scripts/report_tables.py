@@ -35,8 +35,9 @@ CONFIG_COLUMNS = ("architecture", "activation", "normalization", "width_multipli
                   "optimizer.learning_rate", "lr_boundaries", "epochs", "batch_size", "dataset",
                   "image_size", "augment", "early_stopping", "protocol")
 #: The results columns of the runs page, in this order (extract.SUMMARY_KEYS and more).
-RESULT_COLUMNS = ("best_val_accuracy", "best_epoch", "epochs_run", "final_val_accuracy",
-                  "converged", "convergence", "diverged", "diverged_epoch", "stopped_early",
+RESULT_COLUMNS = ("test_accuracy", "best_test_accuracy", "best_val_accuracy", "best_epoch",
+                  "epochs_run", "final_val_accuracy", "status", "convergence", "diverged",
+                  "diverged_epoch", "stopped_early",
                   "dead_units", "wall_seconds", "device", "device_exclusive")
 #: What the columns of the per-run tables mean (shown when hovering a column's name).
 COLUMN_HELP = {
@@ -48,9 +49,13 @@ COLUMN_HELP = {
     "config_digest": "a digest of the configuration the run trained with",
     "unit": "the table cell the run counts in (its variant; for All-CNN, its activation "
             "under the best learning-rate policy); empty: the run is in no cell",
-    "best_val_accuracy": "the best validation accuracy over the run's epochs",
+    "best_val_accuracy": "the best validation accuracy over the run's epochs (what chooses)",
+    "test_accuracy": "the test accuracy at the epoch of the best validation accuracy (reported)",
+    "best_test_accuracy": "the best test accuracy over the epochs (the paper's measure)",
+    "status": "converged, still improving, collapsed, stuck, too short or diverged "
+              "(linked_neurons/experiments/metrics.py)",
     "published": "the paper's value for the run's table cell",
-    "best_minus_published": "the run's best accuracy minus the published value",
+    "best_minus_published": "the run's test accuracy minus the published value",
     "published_time_ratio": "the paper's wall-time ratio to LK-ReLU without BN (Table 6)",
     "converged": "whether the run had stopped improving by its last epochs "
                  "(linked_neurons/experiments/metrics.py)",
@@ -216,7 +221,7 @@ def runs_page(runs_by_experiment, published, tables):
                     if "wall_seconds" in match and not _missing(match["wall_seconds"].iloc[0]):
                         ratio = float(match["wall_seconds"].iloc[0])
             row["published"] = value
-            best = run.get("best_val_accuracy")
+            best = run.get("test_accuracy", run.get("best_val_accuracy"))
             row["best_minus_published"] = None
             if value is not None and not _missing(best):
                 row["best_minus_published"] = float(best) - value
@@ -233,7 +238,9 @@ def claims_rows(claims):
     verdict, this build's evidence and verdict, and the runs it rests on."""
     return pd.DataFrame([{
         "id": c["id"],
+        "origin": c.get("origin", "paper"),
         "source": c["source"],
+        "quote": c.get("quote", ""),
         "claim": " ".join(str(c["claim"]).split()),
         "paper_evidence": c.get("paper_evidence") or "",
         "paper_verdict": c.get("paper_verdict") or "",
@@ -242,7 +249,7 @@ def claims_rows(claims):
         "runs": len(c.get("runs", [])),
         "not_converged": "; ".join(c.get("not_converged", [])),
         "diverged": "; ".join(c.get("diverged", [])),
-    } for c in claims["claims"]], columns=["id", "source", "claim", "paper_evidence",
+    } for c in claims["claims"]], columns=["id", "origin", "source", "quote", "claim", "paper_evidence",
                                            "paper_verdict", "evidence", "verdict", "runs",
                                            "not_converged", "diverged"])
 
