@@ -29,13 +29,27 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/arxiv.smk"
 
 
-# The runs are targets too: Snakemake does not remake a deleted intermediate
-# file whose consumers are up to date, and a deleted run must be retrained.
+# Every product is a target: Snakemake does not remake a deleted intermediate
+# file whose consumers are up to date, so a deleted run, table, LaTeX table,
+# figure or report input is rebuilt (with what depends on it) only if `all`
+# asks for it.
 rule all:
     default_target: True
     input:
         ALL_OUTPUTS,
         [run_metrics(experiment) for experiment in EXPERIMENTS],
+        expand(
+            f"{RESULTS}/tables/{{experiment}}{{kind}}.csv",
+            experiment=EXPERIMENTS,
+            kind=["", "_runs"],
+        ),
+        expand("paper/tables/{experiment}.tex", experiment=EXPERIMENTS),
+        rules.claims.output,
+        rules.cost.output,
+        rules.paper.output,
+        rules.paper.input.figures,
+        rules.runs_page.output,
+        rules.claims_table.output,
         REPORT_OUTPUTS,
 
 

@@ -48,10 +48,12 @@ import numpy as np
 
 from linked_neurons import datasets
 from linked_neurons.experiments.checkpoint import Checkpoints
+from linked_neurons.experiments.io import OutputError
 from linked_neurons.experiments.io import atomic_write_json
 from linked_neurons.experiments.io import read_json
 from linked_neurons.experiments.metrics import TAGS
 from linked_neurons.experiments.metrics import finite
+from linked_neurons.experiments.metrics import pack_correct
 from linked_neurons.experiments.metrics import plateaued
 from linked_neurons.experiments.metrics import summarize
 from linked_neurons.experiments.table import ConfigError
@@ -110,17 +112,34 @@ class _StopSignals:
 
 
 def prepare(config):
-    """The run's data, preprocessed: (x, y), (x_val, y_val)."""
-    (x, y), (xv, yv) = datasets.load(config["dataset"])
+    """The run's data, preprocessed: (x, y) to train on, (x_val, y_val) to
+    choose on and (x_test, y_test) to report. With `selection: test` (the
+    authors') the test set is also the validation set; with `selection:
+    validation` the last `validation_size` samples of a fixed permutation of
+    the training set (seed 0, the same for every run) are held out for it."""
+    (x, y), (xt, yt) = datasets.load(config["dataset"])
+    if config.get("selection", "test") == "validation":
+        held = config["validation_size"]
+        if held >= len(x):
+            raise ConfigError(f"validation_size {held} leaves none of the {len(x)} training "
+                              "samples to train on: lower it")
+        order = np.random.default_rng(0).permutation(len(x))
+        keep, out = np.sort(order[:-held]), np.sort(order[-held:])
+        (x, y), (xv, yv) = (x[keep], y[keep]), (x[out], y[out])
+    else:
+        xv, yv = xt, yt
     size = config.get("image_size")
-    if size:
-        x, xv = (fit_size(a, size) for a in (x, xv))
     shift = config["input_offset"] - (0.5 if config["input_center"] else 0.0)
-    if shift:
-        x, xv = x + np.float32(shift), xv + np.float32(shift)
+
+    def preprocess(a):
+        a = fit_size(a, size) if size else a
+        return a + np.float32(shift) if shift else a
+
+    x, xv, xt = preprocess(x), (preprocess(xv) if xv is not xt else None), preprocess(xt)
+    xv = xt if xv is None else xv
     if config.get("max_train_samples"):
         x, y = x[: config["max_train_samples"]], y[: config["max_train_samples"]]
-    return (x, y), (xv, yv)
+    return (x, y), (xv, yv), (xt, yt)
 
 
 def fit_size(images, size):
@@ -154,16 +173,19 @@ def compile_for_training(model, config, steps_per_epoch):
     """Compile `model` as a run of `config` trains it (also used by benchmarks/gpu.py).
 
     `steps_per_execution: 0` means the whole epoch in one call where the
-    backend allows it; Keras's torch backend runs one step a call.
+    backend allows it; Keras's torch backend runs one step a call. The loss is
+    the config's `loss` (`losses.py`: `keras2_clipped`, the authors' clipped
+    cross-entropy of probabilities, the same on every backend, or `logits`).
     """
     import keras
 
+    from linked_neurons.experiments.losses import loss_function
     from linked_neurons.experiments.optimizers import make_optimizer
 
     whole_epoch = 1 if keras.backend.backend() == "torch" else steps_per_epoch
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
+        loss=loss_function(model, config),
         metrics=["accuracy"],
         jit_compile=True,
         steps_per_execution=config["steps_per_execution"] or whole_epoch,
@@ -171,36 +193,78 @@ def compile_for_training(model, config, steps_per_epoch):
     model.optimizer.build(model.trainable_variables)
 
 
-def dead_units(model, x, batch_size=512, probe=None):
-    """Per activation layer: units (channels) that are zero on every sample.
-    `probe` (from a previous call, same model) saves building it again."""
+#: A unit (channel) is dead, as the paper's footnote defines a dead region,
+#: when it "outputs a constant value": when its output at every position
+#: varies across the samples by at most this fraction of its layer's output
+#: scale (the largest |output| of the layer over the samples and units).
+#: 32 float32 ulps (3.8e-6), set between the two populations measured on
+#: depth (seed 100, 15 epochs, float32, jax): float rounding of an input that
+#: no longer varies is 0 to 4.4e-7 (Swish's deep layers, where the signal
+#: has decayed below float resolution), and a PReLU unit whose pre-activation
+#: is negative on every sample (ReLU's exact zero, with a slope near 0) is
+#: 5.3e-7 and less; units that still carry the signal vary by 2.9e-5 and
+#: more (LK-ReLU's deepest members, PReLU's and Swish's last varying layers
+#: 1.8e-4 and 1e-5). Where a signal decays layer by layer (Swish, layers
+#: 27-30: 5e-5, 1e-5, 2e-6, 4e-7), the count moves by one layer within a
+#: factor of 5 of this value.
+DEAD_RTOL = 32 * float(np.finfo(np.float32).eps)
+
+
+def unit_ranges(model, x, batch_size=512, probe=None):
+    """Per activation layer, per unit (channel): how much its output varies
+    across the samples of `x` and how large it is. Returns ([(layer, spread,
+    magnitude)], probe): `spread` the largest over positions of (max - min
+    over samples), `magnitude` the largest |output|, each an array over the
+    layer's channels. `probe` (from a previous call, same model) saves
+    building it again."""
     import keras
     from keras import ops
 
-    from linked_neurons import Linked
     from linked_neurons.experiments.models import activation_layers
 
     probed = activation_layers(model)
     if not probed:
-        return {}, None
+        return [], None
     if probe is None:
         outputs = []
         for layer in probed:
-            a = ops.abs(layer.output)
-            axes = tuple(range(1, len(a.shape) - 1))
-            outputs.append(ops.max(a, axis=axes) if axes else a)
+            # Each batch's minimum and maximum over its samples, per position
+            # and channel; `predict` stacks them, one row a batch.
+            a = ops.cast(layer.output, "float32")
+            outputs += [ops.min(a, axis=0, keepdims=True), ops.max(a, axis=0, keepdims=True)]
         probe = keras.Model(model.input, outputs)
-    maxima = probe.predict(x, batch_size=batch_size, verbose=0)
-    if len(probed) == 1:
-        maxima = [maxima]
+    extremes = probe.predict(x, batch_size=batch_size, verbose=0)
+    result = []
+    for i, layer in enumerate(probed):
+        low, high = extremes[2 * i].min(axis=0), extremes[2 * i + 1].max(axis=0)
+        channel = getattr(layer, "axis", -1) % (low.ndim + 1) - 1  # without the batch axis
+        low, high = np.moveaxis(low, channel, -1), np.moveaxis(high, channel, -1)
+        low, high = low.reshape(-1, low.shape[-1]), high.reshape(-1, high.shape[-1])
+        result.append((layer, (high - low).max(axis=0),
+                       np.maximum(np.abs(low), np.abs(high)).max(axis=0)))
+    return result, probe
+
+
+def dead_units(model, x, batch_size=512, probe=None, rtol=DEAD_RTOL):
+    """Per activation layer: {"dead": units whose output is constant across
+    the samples of `x` (`DEAD_RTOL`), "zero": units that are exactly zero on
+    every sample, "units": its units}. A linked unit is dead (zero) only when
+    both of its members are. `probe` (from a previous call, same model) saves
+    building it again."""
+    from linked_neurons import Linked
+
+    ranges, probe = unit_ranges(model, x, batch_size, probe)
     result = {}
-    for layer, m in zip(probed, maxima):
-        silent = m.max(axis=0) == 0
+    for layer, spread, magnitude in ranges:
+        constant = spread <= rtol * magnitude.max()
+        zero = magnitude == 0
         if isinstance(layer, Linked):
             # A linked unit is dead only when both of its members are.
-            half = silent.shape[-1] // 2
-            silent = silent[:half] & silent[half:]
-        result[layer.name] = {"dead": int(silent.sum()), "units": int(silent.shape[-1])}
+            half = constant.shape[-1] // 2
+            constant = constant[:half] & constant[half:]
+            zero = zero[:half] & zero[half:]
+        result[layer.name] = {"dead": int(constant.sum()), "zero": int(zero.sum()),
+                              "units": int(constant.shape[-1])}
     return result, probe
 
 
@@ -274,11 +338,44 @@ def _environment():
 # --- events ------------------------------------------------------------------
 
 
-class _Events:
-    """The run's TensorBoard event file, written with TensorBoard's own writer
-    and protos: no TensorFlow (nor torch) needed, every Keras backend works."""
+#: Where a run directory lists the event files its runs wrote: the only
+#: event files the runner ever deletes (a user's own are left in place).
+EVENTS_RECORD = ".events.json"
 
-    def __init__(self, logdir):
+
+def _recorded_events(out):
+    """The event files of `out` that this project wrote (EVENTS_RECORD)."""
+    try:
+        names = read_json(Path(out) / EVENTS_RECORD)
+    except (OSError, ValueError):
+        return []
+    return [n for n in names if isinstance(n, str) and "/" not in n] if isinstance(names, list) else []
+
+
+def _record_events(out, names):
+    atomic_write_json(Path(out) / EVENTS_RECORD, sorted(set(names)))
+
+
+def _delete_recorded_events(run):
+    """Delete the event files recorded as this project's, and the record."""
+    for name in _recorded_events(run.out):
+        (run.out / name).unlink(missing_ok=True)
+    (run.out / EVENTS_RECORD).unlink(missing_ok=True)
+
+
+class _Events:
+    """The run's TensorBoard event file, written with TensorBoard's own record
+    writer and protos: no TensorFlow (nor torch) needed, every Keras backend
+    works. Written synchronously (not TensorBoard's writer thread), so that a
+    failed write (a full disk) is an OutputError naming the file and the run,
+    raised here; the failed file is deleted, so no empty or partial event file
+    is left. Its name is recorded (EVENTS_RECORD) before it is made."""
+
+    _serial = 0
+
+    def __init__(self, run):
+        import socket
+
         import keras
 
         if keras.backend.backend() != "tensorflow":
@@ -286,14 +383,59 @@ class _Events:
             # imports TensorFlow whenever installed (1.6 s here) for a file
             # writer that the stub provides as well.
             sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.summary.writer.record_writer import RecordWriter
 
-        self.writer = EventFileWriter(str(logdir), flush_secs=3600)
+        _Events._serial += 1
+        host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())
+        self.run = run
+        self.path = run.out / (f"events.out.tfevents.{int(time.time()):010d}.{host}."
+                               f"{os.getpid()}.{_Events._serial}")
+        _record_events(run.out, [*_recorded_events(run.out), self.path.name])
+        self.writer = self._file = None
+        try:
+            self._file = open(self.path, "xb")  # noqa: SIM115 (closed in close)
+            self.writer = RecordWriter(self._file)
+        except OSError as error:
+            raise self._failed(error) from error
+        self._add(Event(wall_time=time.time(), file_version="brain.Event:2"))
+        self.flush()
+
+    def _failed(self, error):
+        """The OutputError for `error`; the file goes (it is ours and incomplete)."""
+        from linked_neurons.experiments.io import OutputError
+
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self.writer = self._file = None
+        self.path.unlink(missing_ok=True)
+        try:
+            _record_events(self.run.out, [n for n in _recorded_events(self.run.out)
+                                          if n != self.path.name])
+        except OSError:  # the disk is full: a stale name in the record is harmless
+            pass
+        message = error.strerror or str(error) or type(error).__name__
+        return OutputError(error.errno, message, str(self.path)).within(self.run.name)
+
+    def _add(self, event):
+        try:
+            self.writer.write(event.SerializeToString())
+        except OSError as error:
+            raise self._failed(error) from error
 
     def _write(self, summary, step):
         from tensorboard.compat.proto.event_pb2 import Event
 
-        self.writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+        self._add(Event(wall_time=time.time(), step=step, summary=summary))
+
+    def flush(self):
+        try:
+            self.writer.flush()
+        except OSError as error:
+            raise self._failed(error) from error
 
     def hparams(self, config):
         from tensorboard.plugins.hparams import summary_v2 as hp
@@ -306,16 +448,25 @@ class _Events:
         metrics = [hp.Metric(f"epoch/{tag}") for tag in ("val_accuracy", "val_loss")]
         self._write(hp.hparams_config_pb([hp.HParam(k) for k in flat], metrics), 0)
         self._write(hp.hparams_pb(flat), 0)
+        self.flush()
 
     def epoch(self, record):
         from tensorboard.compat.proto.summary_pb2 import Summary
 
         values = [Summary.Value(tag=f"epoch/{t}", simple_value=record[t]) for t in TAGS]
         self._write(Summary(value=values), record["epoch"])
-        self.writer.flush()
+        self.flush()
 
     def close(self):
-        self.writer.close()
+        if self.writer is None:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as error:
+            raise self._failed(error) from error
+        self.writer = self._file = None
 
 
 def _first_difference(old, new):
@@ -365,10 +516,22 @@ class Run:
 
 def open_runs(runs, replace):
     """Decide per run: finished (returned as such), or to train. A directory
-    holding another configuration's run is refused unless `replace`."""
+    holding another identity's run (seed, configuration or code), or files of
+    no run of this project, is refused unless `replace`; either way only the
+    run's own files are ever deleted."""
     pending = []
     for run in runs:
         config_file = run.out / "config.json"
+        if not replace and not _holds_a_run(run):
+            foreign = _foreign_files(run)
+            if foreign:
+                shown = ", ".join(str(p.relative_to(run.out)) for p in foreign[:3])
+                more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+                raise ConfigError(
+                    f"{run.out} is not empty and holds no run of this project ({shown}{more}): "
+                    "pass --out a new or empty directory, or --replace to train there anyway "
+                    "(only the run's own files are ever deleted)"
+                )
         if run.metrics_file.exists():
             metrics = read_json(run.metrics_file, run.name)
             if metrics.get("fingerprint") == run.fingerprint:
@@ -414,23 +577,68 @@ def _training(config_file, run):
         return training_config(run.config)
 
 
+# What a run directory holds of its own, besides its recorded event files and
+# checkpoints; anything else is a user's (and `.lock` is the trainer's lock).
+_RUN_FILES = ("config.json", "metrics.json", EVENTS_RECORD, ".lock", ".lock.takeover",
+              "checkpoint")
+
+
+def _holds_a_run(run):
+    """Whether `run.out` holds a run of this project (finished or not)."""
+    return (any((run.out / name).exists() for name in ("config.json", "metrics.json",
+                                                        EVENTS_RECORD))
+            or bool(run.checkpoints._pairs()))
+
+
+def _foreign_files(run):
+    """The files of `run.out` that no run of this project wrote (what an
+    atomic write leaves only while it runs, `.NAME.HEX.tmp`, is ours)."""
+    recorded = set(_recorded_events(run.out))
+    foreign = []
+    for path in sorted(run.out.iterdir()):
+        if path.name == "checkpoint" and path.is_dir():
+            foreign += run.checkpoints.foreign()
+        elif path.name not in _RUN_FILES and path.name not in recorded:
+            foreign.append(path)
+    return foreign
+
+
 def _discard(run):
+    """Delete the run's own outputs (metrics, checkpoints, recorded event
+    files), nothing else of its directory."""
     run.metrics_file.unlink(missing_ok=True)
     run.checkpoints.clear()
-    for stale in run.out.glob("events.out.tfevents.*"):
-        stale.unlink()
+    _delete_recorded_events(run)
 
 
 def _extras(metrics):
-    keys = ("params", "dead_units", "backend", "device", "device_exclusive", "group_mode",
+    keys = ("params", "dead_units", "backend", "device", "device_exclusive", "device_usage",
+            "group_mode",
             "environment", "stopped_early", "resumed_at")
     return {key: metrics.get(key) for key in keys}
 
 
+class _Timing:
+    """Whether the runs trained since it was made had the machine to
+    themselves: requested (`--exclusive`), and measured (usage.Span)."""
+
+    def __init__(self, requested):
+        from linked_neurons.experiments.usage import Span
+
+        self.requested = requested
+        self.span = Span()
+
+
 def _write_summary(run, history, extras):
-    atomic_write_json(run.out / "config.json", run.config)
-    metrics = summarize(run.config, history, fingerprint=run.fingerprint, **extras)
-    atomic_write_json(run.metrics_file, metrics)
+    timing = extras.get("device_exclusive")
+    if isinstance(timing, _Timing):  # a run trained now: its span measured
+        extras = {**extras, **timing.span.summary(timing.requested)}
+    try:
+        atomic_write_json(run.out / "config.json", run.config)
+        metrics = summarize(run.config, history, fingerprint=run.fingerprint, **extras)
+        atomic_write_json(run.metrics_file, metrics)
+    except OutputError as error:
+        raise error.within(run.name) from error
     return metrics
 
 
@@ -458,9 +666,9 @@ def start_run(run, model, initial):
     groups = (values[:n_train], values[n_train:n_train + n_non], values[n_train + n_non:])
     # A resumed run rewrites its event file from the checkpoint, whose history
     # holds every finished epoch, so the events always agree with it.
-    for stale in run.out.glob("events.out.tfevents.*"):
-        stale.unlink()
-    run.events = _Events(run.out)
+    # Only the event files it recorded as its own go: a user's stay.
+    _delete_recorded_events(run)
+    run.events = _Events(run)
     run.events.hparams(run.config)
     for record in run.history:
         run.events.epoch(record)
@@ -511,11 +719,19 @@ def finish_run(run, model, xv, common, probe=None):
     return metrics, probe
 
 
-def _record(sums, steps, seconds, val, learning_rate, epoch):
+def _record(sums, steps, seconds, val, learning_rate, epoch, test):
     record = {key: sums[key] / steps for key in ("loss", "accuracy")}
     record.update(val_loss=float(val["loss"]), val_accuracy=float(val["accuracy"]),
-                  learning_rate=learning_rate, seconds=seconds, epoch=epoch)
+                  learning_rate=learning_rate, seconds=seconds, epoch=epoch, **test)
     return record
+
+
+def test_outcome(outputs, labels):
+    """An epoch's test accuracy and which test samples it classified right
+    (packed, `metrics.unpack_correct` reads it): the claims' intervals
+    resample them."""
+    correct = np.argmax(np.asarray(outputs), axis=-1) == np.asarray(labels).reshape(-1)
+    return {"test_accuracy": float(correct.mean()), "test_correct": pack_correct(correct)}
 
 
 def _span(steps_left, step_seconds):
@@ -618,7 +834,7 @@ def _train(runs, mode, exclusive):
         log.info("train_loop scan: the vmapped group runs its own scan")
     if config["precision"] != "float32":
         keras.config.set_dtype_policy(config["precision"])
-    (x, y), (xv, yv) = prepare(config)
+    (x, y), (xv, yv), (xt, yt) = prepare(config)
     batch = config["batch_size"]
     steps = len(x) // batch
     if steps == 0:
@@ -627,14 +843,16 @@ def _train(runs, mode, exclusive):
             f"larger than the {len(x)} training samples"
         )
     common = {"backend": backend, "device": _device(), "group_mode": mode,
-              "device_exclusive": bool(exclusive) and (mode != "vmap" or len(runs) == 1),
+              # Measured over the span (usage.py): resolved when each run's
+              # metrics are written (_write_summary).
+              "device_exclusive": _Timing(bool(exclusive) and (mode != "vmap" or len(runs) == 1)),
               "environment": _environment()}
     num_classes = datasets.num_classes(config["dataset"])
     with _StopSignals() as signals:
         if mode == "vmap":
-            _train_vmapped(runs, (x, y), (xv, yv), steps, num_classes, common, signals)
+            _train_vmapped(runs, (x, y), (xv, yv, xt, yt), steps, num_classes, common, signals)
         else:
-            _train_sequential(runs, (x, y), (xv, yv), steps, num_classes, common, signals)
+            _train_sequential(runs, (x, y), (xv, yv, xt, yt), steps, num_classes, common, signals)
 
 
 def _fresh_values(run, shape, num_classes):
@@ -676,7 +894,7 @@ def _train_sequential(runs, data, val, steps, num_classes, common, signals):
     from linked_neurons.experiments.checkpoint import state_variables
     from linked_neurons.experiments.loop import EpochRunner
 
-    (x, y), (xv, yv) = data, val
+    (x, y), (xv, yv, xt, yt) = data, val
     shape = x.shape[1:]
     model = _build(runs[0].config, shape, num_classes, steps)
     variables = state_variables(model)
@@ -709,10 +927,11 @@ def _train_sequential(runs, data, val, steps, num_classes, common, signals):
                     raise _interrupt(run, signals)
             start = time.perf_counter()
             val_logs = model.evaluate(xv, yv, batch_size=val_batch, return_dict=True, verbose=0)
+            test = test_outcome(model.predict(xt, batch_size=val_batch, verbose=0), yt)
             seconds = run.seconds + time.perf_counter() - start
             # Keras evaluates the schedule at the optimizer's step: the next rate.
             record = _record(run.sums, steps, seconds, val_logs,
-                             float(model.optimizer.learning_rate), run.epoch + 1)
+                             float(model.optimizer.learning_rate), run.epoch + 1, test)
             end_epoch(run, record, values)
             if not run.done:
                 for i, value in _epoch_seed_values(model, run.seed, run.epoch).items():
@@ -755,7 +974,7 @@ def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
     from linked_neurons.experiments.checkpoint import state_variables
     from linked_neurons.experiments.loop import SeedsRunner
 
-    (x, y), (xv, yv) = data, val
+    (x, y), (xv, yv, xt, yt) = data, val
     shape = x.shape[1:]
     config = runs[0].config
     model = _build(config, shape, num_classes, steps)
@@ -789,13 +1008,15 @@ def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
                     raise _interrupt(next(r for r in group if not r.done), signals)
             start = time.perf_counter()
             val_logs = runner.evaluate(state)
+            outputs = runner.predict(state, xt)
             took = time.perf_counter() - start
             rates = _learning_rates(model, state)
             for k, run in enumerate(group):
                 if run.done:
                     continue
                 record = _record(run.sums, steps, run.seconds + took,
-                                 {key: v[k] for key, v in val_logs.items()}, rates[k], epoch + 1)
+                                 {key: v[k] for key, v in val_logs.items()}, rates[k], epoch + 1,
+                                 test_outcome(outputs[k], yt))
                 end_epoch(run, record, lambda s=state, k=k: _flat(s, k))
                 if run.done:
                     _assign(variables, _flat(state, k))

@@ -103,6 +103,14 @@ try:
 except T.ConfigError as error:
     raise WorkflowError(f"configuration error: {error}") from None
 CODE_DIGEST = T.code_digest(Path(workflow.basedir) / "linked_neurons")
+# What a training job rebuilds its command line from, beside its group key and
+# outputs (workflow/scripts/train.py): in the environment, not in its params,
+# so that labels (a title, the table's path, naming keys) rerun no job.
+os.environ.update(
+    LINKED_NEURONS_PIPELINE=json.dumps(
+        {"table": config["table"], "scale": SCALE, "overrides": OVERRIDES}
+    )
+)
 # One training rule per distinct list of seeds (its outputs are the seeds'
 # metrics.json): usually one, `train`.
 SEED_LISTS = {}
@@ -161,30 +169,15 @@ def train_threads(wildcards):
     return threads
 
 
-def train_arguments(wildcards):
-    """The training job's command line (a list: quoted by Snakemake)."""
-    group = GROUPS[wildcards.group]
-    args = [
-        "--table",
-        config["table"],
-        "train",
-        group["experiment"],
-        group["variant"],
-        "--seed",
-        *map(str, group["seeds"]),
-        "--scale",
-        SCALE,
-        "--out",
-        f"{RESULTS}/runs/{wildcards.group}/{{seed}}",
-        "--group-mode",
-        "sequential" if exclusive(wildcards.group) else config["group_mode"],
-        "--replace",
-    ]
-    if exclusive(wildcards.group):
-        args.append("--exclusive")
-    for key, value in T.flatten(group["overrides"]).items():
-        args += ["--set", f"{key}={json.dumps(value)}"]
-    return args
+def train_mode(wildcards):
+    """How the group's runs train together (a param: it changes their numbers
+    within tolerance): a timed group one after another."""
+    return "sequential" if exclusive(wildcards.group) else config["group_mode"]
+
+
+def train_exclusive(wildcards):
+    """`--exclusive` for a timed group (a param: it changes what its runs record)."""
+    return "--exclusive" if exclusive(wildcards.group) else ""
 
 
 def trains(wildcards):

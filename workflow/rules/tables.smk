@@ -28,7 +28,8 @@ rule table:
 
 
 rule figures:
-    """Validation accuracy per epoch and dead units per layer (depth)."""
+    """Validation accuracy per epoch and dead units per layer (depth): constant
+    on every sample, and exactly zero on every sample."""
     input:
         epochs=f"{RESULTS}/tables/depth.csv",
         runs=f"{RESULTS}/tables/depth_runs.csv",

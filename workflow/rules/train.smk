@@ -6,6 +6,8 @@
 # A job that fails or is stopped keeps the runs it finished because the
 # profiles set keep-incomplete (Snakemake would delete its new outputs). The
 # trainer is exec'd: a stop signal reaches it, not a shell that dies at once.
+# Threads: PJRT_NPROC sizes XLA's CPU thread pools (XLA has no thread-count
+# flag; tests/test_threads.py checks a job uses its `threads`).
 
 for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
 
@@ -35,11 +37,16 @@ for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
             gpu=lambda wildcards: GROUPS[wildcards.group]["resources"]["gpus"],
             slurm_extra=slurm_extra,
         params:
+            # What identifies the group's runs, and only that: the rest of
+            # the command line is rebuilt in the job (workflow/scripts/train.py).
             trains=trains,
-            args=train_arguments,
+            mode=train_mode,
+            exclusive=train_exclusive,
         shell:
             "TF_CPP_MIN_LOG_LEVEL=3 OMP_NUM_THREADS={threads} "
-            "XLA_FLAGS='--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}' "
+            "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PJRT_NPROC={threads} "
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 XLA_PYTHON_CLIENT_PREALLOCATE=false "
             'PYTHONPATH="$LINKED_NEURONS_WORKFLOW${{PYTHONPATH:+:$PYTHONPATH}}" '
-            'exec python "$LINKED_NEURONS_WORKFLOW/workflow/scripts/train.py" {params.args:q} > {log:q} 2>&1'
+            'exec python "$LINKED_NEURONS_WORKFLOW/workflow/scripts/train.py" '
+            "--pipeline-group {wildcards.group:q} --group-mode {params.mode} {params.exclusive} "
+            "{output:q} > {log:q} 2>&1"

@@ -37,7 +37,9 @@ mkdir -p "$build" || exit 2
 build=$(cd "$build" && pwd) || exit 2  # absolute: latexmk -cd changes directory
 
 # -cd: \input and \includegraphics paths are relative to the .tex file.
-latexmk -pdf -interaction=nonstopmode -halt-on-error -cd -outdir="$build" "$tex" 2>&1
+# -no-shell-escape: no \write18 at all (TeX Live's default is a restricted
+# shell escape, not none): a title or table cell cannot run a command.
+latexmk -pdf -no-shell-escape -interaction=nonstopmode -halt-on-error -cd -outdir="$build" "$tex" 2>&1
 status=$?
 
 if [ $status -ne 0 ] || [ ! -s "$build/$name.pdf" ]; then
