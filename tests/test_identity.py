@@ -291,3 +291,41 @@ def test_a_lock_of_this_machine_before_a_reboot_is_taken_over(tmp_path):
         assert json.loads((tmp_path / ".lock").read_text())["boot_id"] == lockmod._boot_id()
     # The lock records the machine id.
     assert lockmod._record()["machine_id"] == Path("/etc/machine-id").read_text().strip()
+
+
+# --- 7. exclusive timing is measured ------------------------------------------------
+
+
+def test_a_span_is_exclusive_only_when_measured_so(monkeypatch):
+    from linked_neurons.experiments import usage
+
+    clock = {"wall": 0.0, "own": 0.0, "machine": 0.0}
+    monkeypatch.setattr(usage.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(usage, "process_cpu_seconds", lambda: clock["own"])
+    monkeypatch.setattr(usage, "machine_cpu_seconds", lambda: clock["machine"])
+    span = usage.Span()
+    clock.update(wall=10.0, own=20.0, machine=20.5)  # two cores ours, 0.05 core other
+    assert span.summary(requested=True)["device_exclusive"] is True
+    assert span.summary(requested=False)["device_exclusive"] is False
+    clock.update(machine=30.0)  # another process used a core all along
+    result = span.summary(requested=True)
+    assert result["device_exclusive"] is False
+    assert result["device_usage"]["other_cores"] == pytest.approx(1.0)
+    monkeypatch.setattr(usage, "machine_cpu_seconds", lambda: None)  # not Linux
+    result = usage.Span().summary(requested=True)
+    assert result["device_exclusive"] is False and result["device_usage"]["measured"] is False
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc/stat")
+def test_a_timed_run_beside_other_work_is_not_recorded_exclusive(tmp_path):
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        metrics = trainmod.train_group("width", "w50_relu", [100], out=tmp_path / "run",
+                                       overrides={**SMALL, "epochs": 2}, exclusive=True)[0]
+    finally:
+        busy.kill()
+        busy.wait()
+    assert metrics["device_exclusive"] is False
+    usage = metrics["device_usage"]
+    assert usage["measured"] and usage["exclusive_requested"]
+    assert usage["other_cores"] > 0.5  # the busy loop's core, at least half of it
