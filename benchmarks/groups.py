@@ -88,10 +88,10 @@ def step_times(experiment, variant, sets, steps):
 
     jax.config.update("jax_threefry_partitionable", False)
     config = Table().resolve(experiment, variant, "quick", parse_overrides(sets), seed=100)
-    (x, y), (xv, yv) = prepare(config)
+    (x, y), (xv, yv), _ = prepare(config)
     batch = config["batch_size"]
     classes = datasets.num_classes(config["dataset"])
-    model = _build(config, x.shape[1:], classes, len(x) // batch)
+    model, initial = _build(config, x.shape[1:], classes, len(x) // batch)
     n_steps = min(steps, len(x) // batch)
     orders = [np.random.default_rng([s, 0]).permutation(len(x)) for s in range(3)]
 
@@ -104,7 +104,8 @@ def step_times(experiment, variant, sets, steps):
     runner = SeedsRunner(model, x, y, xv, yv, batch, min(len(xv), 1024))
     starts = []
     for seed in (100, 101, 102):
-        values = _fresh_values(Run({**config, "seed": seed}, "/tmp/unused"), x.shape[1:], classes)
+        values = _fresh_values(Run({**config, "seed": seed}, "/tmp/unused"), x.shape[1:], classes,
+                               initial)
         n_train, n_non = len(model.trainable_variables), len(model.non_trainable_variables)
         starts.append((values[:n_train], values[n_train:n_train + n_non], values[n_train + n_non:]))
     state = {"one": SeedsRunner.stack(starts[:1]), "three": SeedsRunner.stack(starts)}

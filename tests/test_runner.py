@@ -150,10 +150,15 @@ def test_training_writes_metrics_events_and_config(tmp_path):
         assert all(d["units"] > 0 and 0 <= d["dead"] <= d["units"] for d in metrics["dead_units"].values())
         tags = scalars(out)
         assert set(tags) == {f"epoch/{t}" for t in
-                             ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")}
+                             ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy",
+                              "learning_rate", "seconds")}
         val = tags["epoch/val_accuracy"]
         assert list(val["step"]) == [1, 2]
         assert max(val["value"]) == pytest.approx(metrics["best_val_accuracy"])
+        # The test accuracy reported is the one at the epoch validation chose.
+        test = tags["epoch/test_accuracy"]
+        best = list(val["value"]).index(max(val["value"]))
+        assert metrics["test_accuracy"] == pytest.approx(list(test["value"])[best])
         assert list(val["value"])[-1] == pytest.approx(metrics["final_val_accuracy"])
     # Units of a linked layer are its pre-activation units (50 filters at the
     # quick scale's width), not its doubled output channels.

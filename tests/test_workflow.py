@@ -118,11 +118,11 @@ def test_the_article_is_built_with_every_table_and_run(built):
                     "beyond the paper", "The claims", "Provenance"):
         assert caption in flat, caption
     assert "The cost of the paper scale" in flat
-    # Every run's best accuracy appears in the PDF (one seed: median = value).
+    # Every run's test accuracy appears in the PDF (one seed: median = value).
     for experiment, frame in runs.items():
         for _, row in frame.iterrows():
             if not row["diverged"]:
-                assert f"{row['best_val_accuracy']:.3f}" in text, (experiment, row["variant"])
+                assert f"{row['test_accuracy']:.3f}" in text, (experiment, row["variant"])
     assert "0.561" in text  # the published depth LK-ReLU median, rounded
     n_runs = len(pd.concat(runs.values())["run"].unique())
     assert n_runs == sum(len(v) for v in TINY["variants"].values()) - 1  # one is shared
@@ -305,6 +305,7 @@ def test_the_report_has_the_tables_the_claims_and_the_runs_page(copy):
     claims = yaml.safe_load(claims_file.read_text())
     claims["claims"].append({
         "id": "report_test", "source": "Table 2", "claim": "LK-ReLU beats ReLU at depth.",
+        "quote": "LK-ReLU learns.",
         "checks": [{"better": {"experiment": "depth", "pairs": [["lkrelu", "relu"]]}}]})
     claims_file.write_text(yaml.safe_dump(claims))
     snakemake(copy)
@@ -348,8 +349,9 @@ def test_the_report_has_the_tables_the_claims_and_the_runs_page(copy):
     runs_page = by_name["runs.html"]["text"]
     every = pd.read_csv(copy / "results/quick/runs.csv")
     assert len(every) == sum(len(v) for v in TINY["variants"].values())
-    for column in ("experiment", "variant", "seed", "activation", "best_val_accuracy",
-                   "converged", "diverged", "published", "best_minus_published", "run"):
+    for column in ("experiment", "variant", "seed", "activation", "test_accuracy",
+                   "best_test_accuracy", "best_val_accuracy", "status", "diverged", "published",
+                   "best_minus_published", "run"):
         assert f">{column}</th>" in runs_page, column
     for _, run in every.iterrows():
         assert run["run"] in runs_page
@@ -367,7 +369,7 @@ def test_the_report_has_the_tables_the_claims_and_the_runs_page(copy):
     assert judged.loc["report_test", "verdict"] in ("holds", "does not hold", "inconclusive",
                                                     "not converged")
     assert ">report_test</td>" in claims_page and "LK-ReLU beats ReLU at depth." in claims_page
-    assert by_name["claims.csv"]["text"].startswith("id,source,claim,paper_evidence")
+    assert by_name["claims.csv"]["text"].startswith("id,origin,source,quote,claim,paper_evidence")
 
 
 def test_the_arxiv_tarball_compiles_in_an_empty_directory(copy, tmp_path):

@@ -409,7 +409,7 @@ def _dead_from(fractions):
 
 @check("dead_units")
 def dead_units(spec, ctx):
-    """`dead`: every run has dead units (constant on every test sample) in
+    """`dead`: every run has dead units (constant on every validation sample) in
     every layer from some layer on; `alive`: no run has a dead unit;
     `reported`: shown without a verdict (the paper's stated exception).
     Counts, not accuracies: holds when every run shows it, does not hold when

@@ -63,7 +63,7 @@ COLUMN_HELP = {
     "diverged": "whether the run's loss became NaN or infinite",
     "diverged_epoch": "the epoch at which it did",
     "wall_seconds": "the run's whole training time",
-    "dead_units": "units that never activate on the validation data, all layers",
+    "dead_units": "units whose output is constant on every validation sample, all layers",
 }
 
 STYLE = """
