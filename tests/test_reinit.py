@@ -11,6 +11,7 @@ import pytest
 
 from linked_neurons.experiments.table import Table
 
+
 def bits(a):
     return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
 
