@@ -201,7 +201,11 @@ def _refusal(run_dir, lock, record):
     if record is None:
         return (f"{run_dir} is locked by {lock}, which names no holder (a trainer may be "
                 f"starting); if no trainer is running, delete {lock}")
-    return (f"{run_dir} is being trained by PID {record['pid']} on host {record['host']} "
+    machine = record.get("machine_id")
+    other = (f" (another machine of that name, id {str(machine)[:12]})"
+             if machine and record["host"] == socket.gethostname() and machine != _machine_id()
+             else "")
+    return (f"{run_dir} is being trained by PID {record['pid']} on host {record['host']}{other} "
             f"since {record.get('started', 'an unknown time')}; wait for it to finish, "
             f"or if that process is gone, delete {lock}")
 
