@@ -181,10 +181,12 @@ class Context:
 def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=None, kind="difference",
                note=None, name_stuck=True):
     """One judged comparison; `interval` and `reference` (and the
-    equivalence `tolerance`) are what the forest plot draws."""
+    equivalence `tolerance`) are what the forest plot draws, `what` its row."""
+    joiner = " / " if kind == "ratio" else " vs "
+    what = joiner.join(u.label for u in units_)
     flagged = {status: [n for u in units_ for n in u.named(status)]
                for status in ("still improving", "too short", "collapsed", "stuck", "diverged")}
-    return {"verdict": verdict, "text": text, "note": note, "kind": kind,
+    return {"verdict": verdict, "text": text, "note": note, "kind": kind, "what": what,
             "estimate": None if interval is None else interval[0] - reference,
             "low": None if interval is None else interval[1] - reference,
             "high": None if interval is None else interval[2] - reference,
@@ -579,10 +581,11 @@ def forest(results, path):
                 continue
             panel = "ratio" if c["kind"] == "ratio" else "accuracy"
             panels[panel].append((result["id"], c))
-    used = [name for name, rows in panels.items() if rows]
-    height = max(2.5, 0.22 * max((len(panels[n]) for n in used), default=1) + 1.2)
-    fig, axes = plt.subplots(1, max(len(used), 1), figsize=(7.0, height), squeeze=False)
-    for ax, name in zip(axes[0], used):
+    used = [name for name, rows in panels.items() if rows] or ["accuracy"]
+    sizes = [max(len(panels[name]), 1) for name in used]
+    fig, axes = plt.subplots(len(used), 1, figsize=(7.0, 0.12 * sum(sizes) + 1.1 * len(used)),
+                             squeeze=False, gridspec_kw={"height_ratios": sizes})
+    for ax, name in zip(axes[:, 0], used):
         rows = panels[name]
         centre = 1.0 if name == "ratio" else 0.0
         for y, (_, c) in enumerate(reversed(rows)):
@@ -594,13 +597,15 @@ def forest(results, path):
                 band = (1 / (1 + tol), 1 + tol) if name == "ratio" else (-tol, tol)
                 ax.plot(band, [y, y], "|", color="tab:blue", ms=8)
         ax.axvline(centre, color="black", lw=0.8)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([f"{claim}: {c['text'].split(' = ')[0][:38]}" for claim, c in reversed(rows)],
-                           fontsize=5.5)
-        ax.set_xlabel("time ratio / the paper's (1: equal)" if name == "ratio"
-                      else "difference in test accuracy (thresholds: accuracy - threshold)",
-                      fontsize=7)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticklabels([f"{claim}: {c.get('what', '')}" for claim, c in reversed(rows)],
+                           fontsize=6.5)
+        ax.set_xlabel("time ratio over the paper's (1: the paper's)" if name == "ratio"
+                      else "difference of test accuracy (a threshold check: accuracy minus its bound)",
+                      fontsize=7.5)
+        ax.tick_params(axis="x", labelsize=7.5)
+        ax.grid(axis="x", lw=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=200)
     plt.close(fig)
