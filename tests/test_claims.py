@@ -334,7 +334,8 @@ def test_no_number_or_verdict_is_typed_into_the_templates():
         # No accuracy, ratio or count is written out: numbers in the text are layout.
         for match in re.finditer(r"(?<![\w.])\d+\.\d+(?![\d.])", prose):
             after = prose[match.end():match.end() + 10]
-            if re.match(r"\\linewidth|\\textheight|cm|pt", after) or match[0] == "1712.02609":  # layout, arXiv id
+            layout = re.match(r"\\linewidth|\\textheight|cm|pt", after)
+            if layout or match[0] == "1712.02609":  # layout, arXiv id
                 continue
             pytest.fail(f"{name}: a number typed into the prose: {match[0]}")
         for verdict in (claims.HOLDS, claims.FAILS):
