@@ -138,8 +138,13 @@ def test_a_run_shared_by_two_experiments_is_trained_once(built):
     table6 = pd.read_csv(built / "results/quick/tables/resnet50_nobn_runs.csv").set_index("variant")
     assert table6.loc["lkrelu_batchnorm", "experiment"] == "resnet50_nobn"
     assert table6.loc["lkrelu_batchnorm", "best_val_accuracy"] == table5.loc["lkrelu", "best_val_accuracy"]
-    # Table 6 times its runs: they trained alone on the CPU, and say so.
-    assert table6["device_exclusive"].all()
+    # Table 6 times its runs: scheduled alone on the CPU, and what they record
+    # is what was measured over their span (usage.py), not assumed.
+    for metrics_file in (runs / "resnet50_nobn").glob("*/100/metrics.json"):
+        metrics = json.loads(metrics_file.read_text())
+        usage = metrics["device_usage"]
+        assert usage["exclusive_requested"] is True
+        assert metrics["device_exclusive"] == (usage["measured"] and usage["other_cores"] <= 0.1)
 
 
 def test_a_second_run_and_a_moved_copy_do_nothing(built, copy):
