@@ -27,6 +27,12 @@ unless the environment says otherwise. A benchmark, not a test.
 
     KERAS_BACKEND=jax python benchmarks/floor.py                # everything, a few minutes
     KERAS_BACKEND=jax python benchmarks/floor.py --experiments depth --epochs 3
+    KERAS_BACKEND=jax python benchmarks/floor.py --set conv_impl=matmul  # the table's networks changed
+    KERAS_BACKEND=jax python benchmarks/floor.py --compare conv_impl=matmul  # both, side by side
+
+`--compare KEY=VALUE` builds each network a second time with that override
+and times both, epochs interleaved: the `alt ms` column and `speed-up`
+(runner ms / alt ms), and the article's time at the alternative's speed.
 """
 
 import argparse
@@ -132,6 +138,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiments", nargs="*", default=None)
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per network (default 2)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides of every run (as linked-neurons train --set)")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="also time every network with these overrides, side by side")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1,
                         help="cores of the article's floor time (default: this machine's)")
     args = parser.parse_args(argv)
@@ -140,18 +150,22 @@ def main(argv=None):
     import keras
 
     from linked_neurons.experiments.table import Table
+    from linked_neurons.experiments.table import parse_overrides
 
     jax.config.update("jax_threefry_partitionable", False)  # as the runs train
     started = time.perf_counter()
     table = Table()
     experiments = args.experiments or list(table.experiments)
+    overrides = parse_overrides(args.set) if args.set else None
+    compare = {**(overrides or {}), **parse_overrides(args.compare)} if args.compare else None
     trained = groups(table, experiments)
     classes = {}
     for (experiment, variant), runs in trained.items():
-        config = table.resolve(experiment, variant, "quick", seed=100)
+        config = table.resolve(experiment, variant, "quick", overrides, seed=100)
         key = network_key(config)
         if key not in classes:
-            classes[key] = {"config": config, "groups": []}
+            classes[key] = {"config": config, "groups": [], "alt": compare and table.resolve(
+                experiment, variant, "quick", compare, seed=100)}
         classes[key]["groups"].append((config, runs))
     print(f"backend {keras.backend.backend()} (jax {jax.__version__}), "
           f"PJRT_NPROC={os.environ.get('PJRT_NPROC')}, {os.cpu_count()} cores here; "
@@ -168,6 +182,9 @@ def main(argv=None):
         networks.append(network)
         print(f"  built {network.name}: {network.flops / 1e6:.1f} MFLOP/step, first epoch "
               f"{network.first_epoch:.1f} s", flush=True)
+        if entry["alt"]:
+            entry["alt_network"] = Network(entry["alt"])
+            networks.append(entry["alt_network"])
     for repeat in range(args.epochs):
         shift = repeat % len(networks)
         for network in networks[shift:] + networks[:shift]:
@@ -177,15 +194,18 @@ def main(argv=None):
 
     print()
     print(f"{'network (quick)':32} {'runs':>4} {'steps':>5} {'MFLOP/step':>10} {'runner ms':>9} "
-          f"{'floor ms':>8} {'ratio':>6} {'GFLOP/s':>7}")
-    total = low = runner_seconds = 0.0
+          f"{'floor ms':>8} {'ratio':>6} {'GFLOP/s':>7}"
+          + (f" {'alt ms':>8} {'speed-up':>8}" if compare else ""))
+    total = low = runner_seconds = alt_seconds = 0.0
     for entry in classes.values():
         n = entry["network"]
         floor_ms = 1e3 * n.flops / rate
         runs = sum(r for _, r in entry["groups"])
         print(f"{n.name:32} {runs:4d} {n.steps:5d} {n.flops / 1e6:10.1f} {n.ms_per_step:9.2f} "
               f"{floor_ms:8.3f} {n.ms_per_step / floor_ms:6.1f} "
-              f"{n.flops / n.ms_per_step / 1e6:7.1f}")
+              f"{n.flops / n.ms_per_step / 1e6:7.1f}"
+              + (f" {entry['alt_network'].ms_per_step:8.2f} "
+                 f"{n.ms_per_step / entry['alt_network'].ms_per_step:7.2f}x" if compare else ""))
         for config, runs in entry["groups"]:
             stop = config.get("early_stopping") or {}
             epochs = config["epochs"]
@@ -193,6 +213,8 @@ def main(argv=None):
             total += runs * epochs * n.steps * n.flops
             low += runs * first * n.steps * n.flops
             runner_seconds += runs * epochs * n.steps * n.ms_per_step / 1e3
+            if compare:
+                alt_seconds += runs * epochs * n.steps * entry["alt_network"].ms_per_step / 1e3
     print()
     print(f"article training: {total / 1e12:.1f} TFLOP at the configured epochs "
           f"({low / 1e12:.1f} if early stopping ended every run at its min_epochs)")
@@ -201,6 +223,10 @@ def main(argv=None):
     print(f"at the runner's measured ms/step: {runner_seconds / 60:.0f} core-minutes, "
           f"{runner_seconds / args.cores / 60:.1f} min on {args.cores} cores "
           f"(configured epochs, evaluation and start-up excluded)")
+    if compare:
+        print(f"with {' '.join(args.compare)}: {alt_seconds / 60:.0f} core-minutes, "
+              f"{alt_seconds / args.cores / 60:.1f} min on {args.cores} cores "
+              f"({runner_seconds / alt_seconds:.2f}x)")
     print(f"(this benchmark: {time.perf_counter() - started:.0f} s)")
     return 0
 
