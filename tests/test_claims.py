@@ -6,6 +6,7 @@ these tests flip the runs and watch the article follow.
 
 import copy
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ N_TEST = 360
 def correct(accuracy, key, n=N_TEST):
     """A run's per-sample correctness: round(accuracy * n) right answers, at
     places drawn from `key` (so that runs differ in which samples they get)."""
-    rng = np.random.default_rng(abs(hash(key)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr(key).encode()))
     right = np.zeros(n, dtype=bool)
     right[rng.choice(n, round(accuracy * n), replace=False)] = True
     return right
@@ -139,7 +140,7 @@ CASES = {
         claims.INCONCLUSIVE: ({"units": ["a"]}, {"a": [0.15, 0.14, 0.16]}),
     },
     "same": {
-        claims.HOLDS: ({"pairs": [["a", "b"]]}, {"a": [0.95] * 5, "b": [0.95] * 5}),
+        claims.HOLDS: ({"pairs": [["a", "b"]]}, {"a": [0.95] * 8, "b": [0.95] * 8}),
         claims.FAILS: ({"pairs": [["a", "b"]]}, {"a": HIGH, "b": LOW}),
         claims.INCONCLUSIVE: ({"pairs": [["a", "b"]]}, {"a": [0.86, 0.87, 0.88], "b": [0.84, 0.85, 0.83]}),
     },
