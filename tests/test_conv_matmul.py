@@ -63,6 +63,7 @@ def test_it_serializes_as_itself():
     assert type(again) is MatmulConv2D and again.get_config() == layer.get_config()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment,variant", [("depth", "lkrelu"), ("allcnn", "relu_fixed")])
 def test_a_first_epoch_trains_to_the_same_losses(experiment, variant, tmp_path):
     pytest.importorskip("jax")

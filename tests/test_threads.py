@@ -112,6 +112,7 @@ def test_the_rule_sets_what_xla_reads():
     assert all(flag.startswith("--") for flag in env["XLA_FLAGS"].split())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: XLA's default pool is one thread")
 def test_a_one_thread_job_trains_on_one_thread():
