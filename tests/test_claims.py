@@ -334,7 +334,7 @@ def test_no_number_or_verdict_is_typed_into_the_templates():
         prose = re.sub(r"(?<!\\)\$[^$]*\$", "", prose)  # formulas: x - 0.5 + c
         # No accuracy, ratio or count is written out: numbers in the text are layout.
         for match in re.finditer(r"(?<![\w.])\d+\.\d+(?![\d.])", prose):
-            after = prose[match.end():match.end() + 10]
+            after = prose[match.end():match.end() + 12]
             layout = re.match(r"\\linewidth|\\textheight|cm|pt", after)
             if layout or match[0] == "1712.02609":  # layout, arXiv id
                 continue

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from test_workflow import load_script
 from test_workflow import ROOT
+from test_workflow import load_script
 
 metrics = load_script(ROOT / "linked_neurons" / "experiments" / "metrics.py")
 CRITERION = {"window": 5, "min_delta": 0.01, "collapse": 0.1, "stuck_rtol": 1e-6}

@@ -380,7 +380,7 @@ def test_after_a_failed_pdf_build_the_next_run_retries(tmp_path):
         "rule all:\n"
         '    input: "paper/paper.pdf"\n\n'
         "rule paper:\n"
-        '    input: src="paper.src", tables=[], figures=[], cost=[], claims_table=[]\n'
+        '    input: src="paper.src", tables=[], figures=[], cost=[], claims_table=[], forest=[]\n'
         '    output: "paper/paper.tex"\n'
         '    shell: "cp {input.src} {output}"\n\n'
         'include: "workflow/rules/pdf.smk"\n'
