@@ -107,9 +107,7 @@ CODE_DIGEST = T.code_digest(Path(workflow.basedir) / "linked_neurons")
 # outputs (workflow/scripts/train.py): in the environment, not in its params,
 # so that labels (a title, the table's path, naming keys) rerun no job.
 os.environ.update(
-    LINKED_NEURONS_PIPELINE=json.dumps(
-        {"table": config["table"], "scale": SCALE, "overrides": OVERRIDES}
-    )
+    LINKED_NEURONS_PIPELINE=json.dumps({"table": config["table"], "scale": SCALE, "overrides": OVERRIDES})
 )
 # One training rule per distinct list of seeds (its outputs are the seeds'
 # metrics.json): usually one, `train`.
