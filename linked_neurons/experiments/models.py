@@ -10,6 +10,7 @@ from keras import ops
 
 import linked_neurons as ln
 from linked_neurons.experiments import optimizers  # noqa: F401 (registers Keras2RMSprop for checkpoints)
+from linked_neurons.layers.matmul_conv import MatmulConv2D
 
 ACTIVATION_LAYERS = {
     "relu": lambda config, **kw: layers.ReLU(**kw),
@@ -50,7 +51,9 @@ class _Builder:
         return max(1, int(int(n * c["width_scale"]) * c["width_multiplier"]))
 
     def conv(self, x, filters, kernel, strides=1, padding="same", scaled=True):
-        return layers.Conv2D(
+        # conv_impl matmul: the same layer, as patches and one matmul (CPUs, few channels).
+        conv2d = MatmulConv2D if self.config.get("conv_impl") == "matmul" else layers.Conv2D
+        return conv2d(
             self.units(filters) if scaled else filters,
             kernel,
             strides=strides,

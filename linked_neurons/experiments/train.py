@@ -391,8 +391,11 @@ class _Events:
         self.run = run
         self.path = run.out / (f"events.out.tfevents.{int(time.time()):010d}.{host}."
                                f"{os.getpid()}.{_Events._serial}")
-        _record_events(run.out, [*_recorded_events(run.out), self.path.name])
         self.writer = self._file = None
+        try:
+            _record_events(run.out, [*_recorded_events(run.out), self.path.name])
+        except OutputError as error:
+            raise error.within(run.name) from error
         try:
             self._file = open(self.path, "xb")  # noqa: SIM115 (closed in close)
             self.writer = RecordWriter(self._file)
@@ -613,8 +616,7 @@ def _discard(run):
 
 def _extras(metrics):
     keys = ("params", "dead_units", "backend", "device", "device_exclusive", "device_usage",
-            "group_mode",
-            "environment", "stopped_early", "resumed_at")
+            "group_mode", "environment", "stopped_early", "resumed_at")
     return {key: metrics.get(key) for key in keys}
 
 
@@ -799,12 +801,23 @@ def train_group(experiment, variant, seeds, scale="quick", out=None, overrides=N
     runs = [Run(table.resolve(experiment, variant, scale, overrides, seed),
                 run_directory(out, experiment, variant, scale, seed, len(seeds) > 1))
             for seed in seeds]
+    made = []  # directories made here: removed again if a refusal leaves them empty
     for run in runs:
+        missing = [d for d in (run.out, *run.out.parents) if not d.exists()]
         run.out.mkdir(parents=True, exist_ok=True)
-    with RunLock(*[run.out for run in runs]):
-        pending = open_runs(runs, replace)
-        if pending:
-            _train(pending, mode, exclusive)
+        made += missing
+    try:
+        with RunLock(*[run.out for run in runs]):
+            pending = open_runs(runs, replace)
+            if pending:
+                _train(pending, mode, exclusive)
+    except (ConfigError, OSError):
+        for directory in sorted(set(made), key=lambda d: len(d.parts), reverse=True):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        raise
     return [read_json(run.metrics_file) for run in runs]
 
 
@@ -855,25 +868,40 @@ def _train(runs, mode, exclusive):
             _train_sequential(runs, (x, y), (xv, yv, xt, yt), steps, num_classes, common, signals)
 
 
-def _fresh_values(run, shape, num_classes):
-    """The initial state of `run`: a model built with its seed, as a run
-    trained alone starts, and a new optimizer's variables."""
+def _fresh_values(run, shape, num_classes, initial=None):
+    """The initial state of `run`, as a run trained alone starts: the values
+    of a model built with its seed and a new optimizer's variables. Drawn
+    again from the group's model (`initial`, from `_build`: the same values
+    bit for bit, `reinit.py`) where that is exact, else from a model built
+    with its seed."""
     from linked_neurons.experiments.checkpoint import state_variables
     from linked_neurons.experiments.models import build_model
 
     _seed(run.seed)
+    if initial is not None and initial.exact:
+        return initial(run.seed)
     model = build_model(run.config, shape, num_classes)
     compile_for_training(model, run.config, 1)
     return _values(state_variables(model))
 
 
 def _build(config, shape, num_classes, steps):
+    """The group's model, compiled, and its runs' initial values
+    (`reinit.Initial`: one build per group, not one per seed)."""
+    import random
+
+    from linked_neurons.experiments.checkpoint import state_variables
     from linked_neurons.experiments.models import build_model
+    from linked_neurons.experiments.reinit import Initial
 
     _seed(config["seed"])
+    before = random.getstate(), np.random.get_state()
     model = build_model(config, shape, num_classes)
     compile_for_training(model, config, steps)
-    return model
+    initial = Initial(model, state_variables(model), config["seed"], *before)
+    if not initial.exact:
+        log.info("a model per seed: %s", initial.reason)
+    return model, initial
 
 
 def _values(variables):
@@ -896,14 +924,14 @@ def _train_sequential(runs, data, val, steps, num_classes, common, signals):
 
     (x, y), (xv, yv, xt, yt) = data, val
     shape = x.shape[1:]
-    model = _build(runs[0].config, shape, num_classes, steps)
+    model, initial = _build(runs[0].config, shape, num_classes, steps)
     variables = state_variables(model)
     runner = EpochRunner(model, x, y, runs[0].config["batch_size"],
                          scan=runs[0].config["train_loop"] == "scan")
     val_batch = min(len(xv), 1024)
     step_seconds, probe = None, None
     for run in runs:
-        groups = start_run(run, model, lambda r: _fresh_values(r, shape, num_classes))
+        groups = start_run(run, model, lambda r: _fresh_values(r, shape, num_classes, initial))
         _assign(variables, [v for g in groups for v in g])
         if run.step == 0:
             seed_values = _epoch_seed_values(model, run.seed, run.epoch)
@@ -977,10 +1005,11 @@ def _train_vmapped(runs, data, val, steps, num_classes, common, signals):
     (x, y), (xv, yv, xt, yt) = data, val
     shape = x.shape[1:]
     config = runs[0].config
-    model = _build(config, shape, num_classes, steps)
+    model, initial = _build(config, shape, num_classes, steps)
     variables = state_variables(model)
     runner = SeedsRunner(model, x, y, xv, yv, config["batch_size"], min(len(xv), 1024))
-    starts = [start_run(run, model, lambda r: _fresh_values(r, shape, num_classes)) for run in runs]
+    starts = [start_run(run, model, lambda r: _fresh_values(r, shape, num_classes, initial))
+              for run in runs]
     probe = None
     for epoch, step in sorted({(run.epoch, run.step) for run in runs}):
         here = [i for i, run in enumerate(runs) if (run.epoch, run.step) == (epoch, step)]

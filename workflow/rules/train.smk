@@ -28,6 +28,9 @@ for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
             f"{RESULTS}/benchmarks/train/{{group}}.tsv"
         wildcard_constraints:
             group="|".join(re.escape(key) for key in _keys),
+        # Timed groups (alone on the device) first, while every core is free:
+        # the rest of the build never waits for cores to drain behind one.
+        priority: lambda wildcards: 1 if exclusive(wildcards.group) else 0
         conda:
             "../envs/pipeline.yaml"
         threads: train_threads
