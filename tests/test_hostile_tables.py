@@ -141,6 +141,18 @@ def test_a_bad_published_cell_is_named_by_file_line_and_column(tmp_path, name, o
     assert where in message and str(path) in message and "\n" not in message
 
 
+def test_the_rules_scripts_log_a_bad_published_cell_as_one_line(tmp_path, caplog):
+    aggregate = load_aggregate()
+    for source in (ROOT / "paper" / "published").glob("*.csv"):
+        (tmp_path / source.name).write_text(source.read_text().replace("0.5909", "0.59O9"))
+    with pytest.raises(SystemExit) as exit_:
+        aggregate.read_published(tmp_path)
+    assert exit_.value.code == 1
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "width.csv, line 2, column 'LK-ReLU'" in record.getMessage()
+    assert "\n" not in record.getMessage()
+
+
 # --- the property: a one-line error having touched nothing, or the run asked for ------------
 
 RUN_KEYS = ["dropout", "optimizer", "lr_boundaries", "batch_size", "filters", "activation",

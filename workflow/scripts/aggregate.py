@@ -161,6 +161,19 @@ class _Published:
         return names[text]
 
 
+def read_published(published_dir):
+    """`published_runs` for a rule's script: a bad cell is one error line in
+    the rule's log (file, line, column and the fix) and exit status 1."""
+    import logging
+    import sys
+
+    try:
+        return published_runs(published_dir)
+    except PublishedValueError as error:
+        logging.getLogger("published").error("%s", error)
+        sys.exit(1)
+
+
 def published_runs(published_dir):
     """The published values as a per-run table of one 'seed' each (seed -1):
     the same units as this build's, so that one piece of code judges both.

@@ -27,7 +27,7 @@ import yaml
 from aggregate import LABELS
 from aggregate import _bool
 from aggregate import depth_label
-from aggregate import published_runs
+from aggregate import read_published
 from aggregate import units
 
 from linked_neurons.analysis import intervals
@@ -621,7 +621,7 @@ def main(sm):
     logs.setup(sm)
     claims = load(sm.input.claims)
     runs = load_runs(sm.params.tables_dir, sm.params.experiments)
-    published = published_runs(sm.params.published_dir)
+    published = read_published(sm.params.published_dir)
     try:
         results = evaluate(claims, runs, published)
     except ClaimError as error:

@@ -10,7 +10,7 @@ from aggregate import TABLES
 from aggregate import MissingRunError
 from aggregate import aggregate
 from aggregate import check_complete
-from aggregate import published_runs
+from aggregate import read_published
 from latex import made_by
 from latex import template
 from logs import setup as setup_logging
@@ -26,7 +26,7 @@ except MissingRunError as error:
     logging.error("%s", error)
     sys.exit(1)
 experiment = sm.wildcards.experiment
-published = published_runs(sm.params.published_dir) if sm.input.published else None
+published = read_published(sm.params.published_dir) if sm.input.published else None
 table = aggregate(experiment, runs, published)
 atomic_write_text(sm.output[0], template(sm.input.template).render(
     name=experiment, table=table, title=sm.params.title, scale=sm.params.scale,

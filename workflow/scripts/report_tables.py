@@ -24,7 +24,7 @@ from pathlib import Path
 
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
-from aggregate import published_runs
+from aggregate import read_published
 from aggregate import units
 
 from linked_neurons.experiments.io import atomic_write_text
@@ -273,15 +273,16 @@ def report_table(sm):
 
 def runs_page_job(sm):
     runs = {e: pd.read_csv(path) for e, path in zip(sm.params.experiments, sm.input.runs)}
-    published = published_runs(sm.params.published_dir) if sm.input.published else None
+    published = read_published(sm.params.published_dir) if sm.input.published else None
     frame = runs_page(runs, published, sm.params.tables)
     atomic_write_text(sm.output.csv, frame.to_csv(index=False))
     title = f"Every run of this build ({sm.params.scale} scale)"
     description = (
-        f"{len(frame)} runs of {len(runs)} experiments: each with its configuration, its best "
-        "validation accuracy, whether it converged or diverged, and the paper's published "
-        "value for the table cell it counts in (best_minus_published: its best accuracy minus "
-        "that value). A run shared by two experiments is listed under each.")
+        f"{len(frame)} runs of {len(runs)} experiments: each with its configuration, its test "
+        "accuracy at the epoch validation chose and its best test accuracy over the epochs, its "
+        "status (converged, still improving, collapsed, stuck, diverged), and the paper's "
+        "published value for the table cell it counts in (best_minus_published: its test "
+        "accuracy minus that value). A run shared by two experiments is listed under each.")
     atomic_write_text(sm.output.html, html_table(
         frame, title, description, made_by("runs_page", "runs_page"), Path(sm.output.csv).name))
 
