@@ -48,7 +48,12 @@ def assert_same_run(got, want, mode="sequential"):
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         a, b = history(got, key), history(want, key)
         if mode == "vmap":
-            tolerance = {"rtol": 1e-5} if "loss" in key else {"atol": 1 / VAL_SAMPLES}
+            # Validation losses go through batch normalization's moving
+            # statistics, which the vmapped step accumulates in another float
+            # order: measured 2e-4 relative on depth_bn (3 epochs, the held-out
+            # validation split) while its training losses agree to 1e-5.
+            tolerance = {"rtol": 1e-3 if key == "val_loss" else 1e-5} if "loss" in key \
+                else {"atol": 1 / VAL_SAMPLES}
         elif key.startswith("val_"):
             tolerance = {"rtol": 0, "atol": 0}
         else:

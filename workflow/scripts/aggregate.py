@@ -279,7 +279,8 @@ def table_depth(runs, published):
     rows = []
     for variant, group in units("depth", runs).items():
         median = cell(group, _pub(published, "depth", variant))
-        best = dict(median, median=median["high"], low=None, high=None, published=None)
+        best = dict(median, median=median["high"], low=None, high=None, published=None,
+                    best_over_epochs=None)
         rows.append({"label": depth_label(variant), "cells": [best, median]})
     return {"columns": ["Max", "Median"], "corner": "Variant", "rows": rows}
 
