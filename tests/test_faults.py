@@ -75,8 +75,12 @@ def tables(workdir):
 def accuracy_lines(tex):
     """A table's cells, without what depends on time (Table 6's time ratio)
     or on the commit (the provenance comment)."""
-    return [line for line in tex.splitlines()
-            if not line.startswith(("Time ratio", "%")) and "made by rule" not in line]
+    lines = [line for line in tex.splitlines()
+             if not line.startswith(("Time ratio", "%")) and "made by rule" not in line]
+    if any(line.endswith("& Time ratio \\\\") for line in lines):
+        # A turned Table 6: the time ratio is the last cell of each row.
+        lines = [line.rsplit(" & ", 1)[0] for line in lines]
+    return lines
 
 
 def test_a_build_whose_training_is_killed_again_and_again_ends_as_an_uninterrupted_one(tmp_path):

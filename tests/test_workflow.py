@@ -387,7 +387,7 @@ def test_the_arxiv_tarball_compiles_in_an_empty_directory(copy, tmp_path):
         assert all(not n.startswith(("/", "..")) for n in names)
         tar.extractall(tmp_path / "arxiv", filter="data")
     tables = [f"tables/{e}.tex" for e in [*TINY["experiments"], "claims", "cost"]]
-    assert names == sorted(["paper.tex", *tables, "figures/depth_curves.png",
+    assert names == sorted(["paper.tex", *tables, "figures/claims.png", "figures/depth_curves.png",
                             "figures/depth_dead_units.png"])
     tex = (tmp_path / "arxiv/paper.tex").read_text()
     assert tex.startswith("\\pdfoutput=1\n")
