@@ -88,10 +88,12 @@ say "installed linked-neurons[cli,jax]"
 grep -q "^width: " "$tmp/list" || fail "linked-neurons list did not list the packaged table"
 "$py" - <<'PY'
 # One's own table: the packaged one, and an experiment of one's own.
+import copy
 from importlib import resources
 import yaml
 table = yaml.safe_load(resources.files("linked_neurons.experiments").joinpath("experiments.yaml").read_text())
-table["experiments"]["mine"] = {**table["experiments"]["width"], "title": "my own"}
+# A deep copy: PyYAML writes an object met twice as an alias, which tables refuse.
+table["experiments"]["mine"] = {**copy.deepcopy(table["experiments"]["width"]), "title": "my own"}
 open("mine.yaml", "w").write(yaml.safe_dump(table))
 PY
 "$bin/linked-neurons" --table mine.yaml list mine > "$tmp/mine"
