@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from test_workflow import copy_repository
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 ONE = {"experiments": ["depth"], "variants": {"depth": ["relu", "lkrelu"]}, "seeds": [100],
@@ -37,18 +39,6 @@ PRODUCTS = {
     "results/quick/report/claims.html": "claims_table",
     "results/quick/report/depth_runs.html": "report_table",
 }
-
-
-def copy_repository(destination):
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")
-    for name in filter(None, files):
-        source = ROOT / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
 
 
 def snakemake(workdir, *args, check=True):
