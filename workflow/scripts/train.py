@@ -32,16 +32,6 @@ UNUSED = ("sklearn", "matplotlib", "pandas")
 SETTINGS = "LINKED_NEURONS_PIPELINE"
 
 
-def _flatten(config, prefix=""):
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def pipeline_arguments(argv, environ=os.environ):
     """`linked-neurons` arguments of the pipeline's job `argv` (see the module doc)."""
     parser = argparse.ArgumentParser(prog="train.py")
@@ -65,7 +55,9 @@ def pipeline_arguments(argv, environ=os.environ):
                "--group-mode", args.group_mode, "--replace"]
     if args.exclusive:
         command.append("--exclusive")
-    for key, value in _flatten(settings.get("overrides") or {}).items():
+    from linked_neurons.experiments.table import flatten  # after UNUSED is marked absent
+
+    for key, value in flatten(settings.get("overrides") or {}).items():
         command += ["--set", f"{key}={json.dumps(value)}"]
     return command
 
