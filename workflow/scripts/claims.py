@@ -237,7 +237,7 @@ def better(spec, ctx):
     return [_better(ctx.unit(e, a), ctx.unit(e, b)) for a, b in spec["pairs"]]
 
 
-def _tally(pairs, wanted):
+def _tally(pairs):
     """(holds, does not hold, inconclusive, not converged) counts."""
     return [sum(c["verdict"] == v for c in pairs) for v in (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)]
 
@@ -251,7 +251,7 @@ def mostly_better(spec, ctx):
     pairs = better(spec, ctx)
     fraction = spec.get("fraction", ctx.thresholds["mostly"])
     need = fraction * len(pairs)
-    held, failed, undecided, unfinished = _tally(pairs, HOLDS)
+    held, failed, undecided, unfinished = _tally(pairs)
     if held > need:
         verdict = HOLDS
     elif held + undecided + unfinished <= need:
@@ -351,7 +351,7 @@ def not_always_better(spec, ctx):
     pairs could show it)."""
     pairs = [_better(ctx.unit(spec["experiment"], a), ctx.unit(spec["experiment"], b))
              for a, b in spec["pairs"]]
-    held, failed, undecided, unfinished = _tally(pairs, HOLDS)
+    held, failed, undecided, unfinished = _tally(pairs)
     if failed:
         verdict = HOLDS
     elif held == len(pairs):
