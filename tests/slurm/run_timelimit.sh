@@ -17,7 +17,8 @@
 #
 # Checks, printed: the group took >= 3 SLURM jobs (snakemake's log and
 # sacct), every job but the last ended FAILED, TIMEOUT or CANCELLED and the
-# last COMPLETED; each job that got SIGTERM while training printed
+# last COMPLETED (a job that finished its last epoch just before SIGTERM may
+# end FAILED: the next one must then find every seed complete); each job that got SIGTERM while training printed
 # "linked-neurons: interrupted: SIGTERM: ... saved after epoch E, batch B"
 # and the next job that trained resumed exactly there (no job was killed
 # before it saved; jobs stopped during their start-up had nothing to save);
@@ -64,7 +65,7 @@ cd "$WORK"
 # quick scale (threads 1), for the local runs; the same jax compilation cache.
 local_train() {
     env KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3 OMP_NUM_THREADS=1 \
-        XLA_FLAGS='--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1' \
+        XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PJRT_NPROC=1 \
         JAX_COMPILATION_CACHE_DIR=results/.jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
         XLA_PYTHON_CLIENT_PREALLOCATE=false \
         python -m linked_neurons train "$@"
@@ -162,7 +163,7 @@ done = re.compile(r"^done: \S+ seed (\d+)", re.M)
 complete = re.compile(r"INFO \S+/(\d+) is complete; nothing to do")
 
 print(f"SLURM jobs of the rule train: {submitted} submitted (snakemake's log), {len(jobs)} in sacct")
-pauses, pending, finished = [], None, []
+pauses, pending, finished, finished_by = [], None, [], None
 for i, (job, state, code, elapsed, started, ended) in enumerate(jobs):
     path = f"captured/{job}.log"
     text = open(path, errors="replace").read() if os.path.exists(path) else ""
@@ -170,6 +171,14 @@ for i, (job, state, code, elapsed, started, ended) in enumerate(jobs):
     expected = ("COMPLETED",) if last else ("FAILED", "TIMEOUT", "CANCELLED")
     if state not in expected:
         problems.append(f"job {job} ended {state}, not {' or '.join(expected)}")
+    if finished_by:
+        # A job can finish its last epoch just before SIGTERM and still end
+        # FAILED; what it saved must stand: the next job finds every seed
+        # complete and trains nothing.
+        if sorted(complete.findall(text)) != sorted(seeds):
+            problems.append(f"job {finished_by} finished the group and ended FAILED, but job "
+                            f"{job} did not find every seed complete: {complete.findall(text)}")
+        finished_by = None
     points = resumed.findall(text)
     if pending and points:  # the first job to train after a save
         if pending not in points:
@@ -197,8 +206,8 @@ for i, (job, state, code, elapsed, started, ended) in enumerate(jobs):
         what = f"SIGTERM: saved seed {pending[0]} after epoch {pending[1]}, batch {pending[2]}"
     elif sorted(done.findall(text)) == sorted(seeds):
         what = "finished the group"
-        if not last:
-            problems.append(f"job {job} finished the group but ended {state}")
+        if not last:  # SIGTERM came after the last epoch: the next job must train nothing
+            finished_by = job
     elif "SIGTERM received" in text:
         what = "SIGTERM while training: KILLED BEFORE IT SAVED"
         problems.append(f"job {job} got SIGTERM while training and was killed before it saved:\n"
