@@ -21,7 +21,7 @@ def run(experiment, variant, epochs, activation, architecture, normalization, sh
     return {"experiment": experiment, "variant": variant, "seed": 100, "epochs": epochs,
             "shared": shared, "activation": activation, "architecture": architecture,
             "normalization": normalization, "width_multiplier": width_multiplier,
-            "filters": filters}
+            "filters": filters, "linked": activation.startswith("lk")}
 
 
 RUNS = [

@@ -31,7 +31,8 @@ PACKAGE_TABLE = ROOT / "linked_neurons" / "experiments" / "experiments.yaml"
 # The package's defaults and its smallest experiment (no protocols: they name
 # the other experiments).
 _PACKAGE = yaml.safe_load(PACKAGE_TABLE.read_text())
-SMALL_TABLE = {"defaults": _PACKAGE["defaults"], "experiments": {"width": _PACKAGE["experiments"]["width"]}}
+SMALL_TABLE = {"activations": _PACKAGE["activations"], "activation_sets": _PACKAGE["activation_sets"],
+               "defaults": _PACKAGE["defaults"], "experiments": {"width": _PACKAGE["experiments"]["width"]}}
 SMALL_RUN = ["--set", "epochs=1", "--set", "max_train_samples=64"]
 LONGEST_LINE = 500
 
@@ -81,7 +82,8 @@ def test_a_duplicate_key_is_refused_with_its_line(tmp_path):
 
 
 @pytest.mark.parametrize("text, what", [("", "empty"), ("- 1\n- 2\n", "a list"),
-                                        ("just text\n", "a str"), ("experiments: 5\n", "not of type")])
+                                        ("just text\n", "a str"), ("activations: {relu: {label: ReLU, function: relu}}\nexperiments: 5\n", "not of type"),
+                                        ("experiments: {}\n", "'activations' is a required property")])
 def test_a_table_that_is_not_a_mapping_of_experiments_is_one_line(tmp_path, text, what):
     (tmp_path / "t.yaml").write_text(text)
     line = refused(run_cli("--table", "t.yaml", "list", cwd=tmp_path))

@@ -10,30 +10,28 @@ from keras import ops
 
 import linked_neurons as ln
 from linked_neurons.experiments import optimizers  # noqa: F401 (registers Keras2RMSprop for checkpoints)
+from linked_neurons.experiments import vocabulary
 from linked_neurons.layers.matmul_conv import MatmulConv2D
 
-ACTIVATION_LAYERS = {
-    "relu": lambda config, **kw: layers.ReLU(**kw),
-    "prelu": lambda config, **kw: layers.PReLU(**kw),
-    "selu": lambda config, **kw: layers.Activation("selu", **kw),
-    "swish": lambda config, **kw: layers.Activation(ln.swish, **kw),
-    "lkrelu": lambda config, **kw: ln.LKReLU(**kw),
-    # lkprelu_trainable: false freezes the slopes at 0, as the authors' Keras 2 layer did.
-    "lkprelu": lambda config, **kw: ln.LKPReLU(
-        alpha_trainable=config.get("lkprelu_trainable", True), **kw
-    ),
-    "lkselu": lambda config, **kw: ln.LKSELU(**kw),
-    "lkswish": lambda config, **kw: ln.LKSwish(**kw),
-}
+def activation_layer(config, activation, **kwargs):
+    """A new layer of `activation`, built from the entry the run carries (its
+    `activations`, the table's entry: linked_neurons/experiments/vocabulary.py)."""
+    entry = config["activations"][activation]
+    what = f"activation {activation!r}"
+    arguments = {arg: config[key] for arg, key in entry.get("arguments", {}).items()}
+    if "layer" in entry:
+        return vocabulary.resolve_object(entry["layer"], what)(**arguments, **kwargs)
+    if entry.get("base") is not None:  # linked, from its base's function
+        base = config["activations"][entry["base"]]
+        return ln.Linked(_function(base["function"], what), policy=entry.get("policy", "mirror"),
+                         **arguments, **kwargs)
+    return layers.Activation(_function(entry["function"], what), **arguments, **kwargs)
 
-# The single activation each variant's activation is built on: ResNet50's stem
-# and post-add activations (../shared/PROTOCOL.md, section 5).
-BASE_ACTIVATION = {
-    "relu": "relu", "lkrelu": "relu",
-    "prelu": "prelu", "lkprelu": "prelu",
-    "selu": "selu", "lkselu": "selu",
-    "swish": "swish", "lkswish": "swish",
-}
+
+def _function(reference, what):
+    """A Keras activation name as it is (Keras resolves it), or module:callable."""
+    return vocabulary.resolve_object(reference, what) if ":" in reference else reference
+
 
 ACT_PREFIX = "act_"
 
@@ -76,14 +74,15 @@ class _Builder:
     def act(self, x, kind=None):
         """The variant's activation (or `kind`), named so it can be probed."""
         self.n_act += 1
-        make = ACTIVATION_LAYERS[kind or self.config["activation"]]
-        return make(self.config, name=f"{ACT_PREFIX}{self.n_act:02d}")(x)
+        kind = kind or self.config["activation"]
+        return activation_layer(self.config, kind, name=f"{ACT_PREFIX}{self.n_act:02d}")(x)
 
     def residual_act(self, x):
         """ResNet50's stem and post-add activation: `residual_activation`, by
         default the variant's single base activation (ReLU for LK-ReLU, ...)."""
         c = self.config
-        return self.act(x, kind=c.get("residual_activation") or BASE_ACTIVATION[c["activation"]])
+        base = c["activations"][c["activation"]].get("base") or c["activation"]
+        return self.act(x, kind=c.get("residual_activation") or base)
 
     def norm(self, x, kind=None):
         """The variant's normalization (or `kind`); "none" is the identity."""

@@ -29,7 +29,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-ACTIVATIONS = ["relu", "lkrelu", "prelu", "lkprelu", "selu", "lkselu", "swish", "lkswish"]
+from linked_neurons.experiments import vocabulary
+
 SCALES = ("quick", "paper")
 # What names, schedules or judges a run without changing what it computes (a
 # protocol's effect is in the keys it sets). Everything else is the run's
@@ -47,6 +48,7 @@ CODE = (
     "datasets.py",
     "layers/*.py",
     "experiments/models.py",
+    "experiments/vocabulary.py",
     "experiments/train.py",
     "experiments/loop.py",
     "experiments/losses.py",
@@ -223,13 +225,21 @@ def _selects(rule, config):
     return True
 
 
-def _expand(entry, where="variants"):
+def _expand(entry, where="variants", sets=None):
+    """A variant entry's variants; a grid value that is a string names one
+    of the table's `activation_sets`."""
     entry = dict(entry)
     grid = entry.pop("grid", None)
     template = entry.pop("name")
     if grid is None:
         return {template: entry}
-    grid = {k: ACTIVATIONS if v == "ACTIVATIONS" else v for k, v in grid.items()}
+    for key, values in grid.items():
+        if isinstance(values, str):
+            if values not in (sets or {}):
+                raise ConfigError(f"{where}: the grid of {cut(template, 60)}: {key}: "
+                                  f"{quote(values, 60)} is no activation set: use a list or one of "
+                                  f"{', '.join(sets or {}) or '(none: add activation_sets)'}")
+            grid[key] = sets[values]
     size = 1
     for values in grid.values():
         size *= len(values)
@@ -264,14 +274,18 @@ _VARIANT = {
         "name": {"type": "string", "minLength": 1},
         "grid": {"type": "object", "minProperties": 1, "propertyNames": _NAME,
                  "additionalProperties": {"anyOf": [{"type": "array", "minItems": 1},
-                                                    {"const": "ACTIVATIONS"}]}},
+                                                    _NAME]}},
     },
 }
 TABLE_SCHEMA = {
     "type": "object",
-    "required": ["experiments"],
+    "required": ["activations", "experiments"],
     "additionalProperties": False,
     "properties": {
+        "activations": {"type": "object", "minProperties": 1, "propertyNames": _NAME,
+                        "additionalProperties": {"type": "object"}},
+        "activation_sets": {"type": "object", "propertyNames": _NAME,
+                            "additionalProperties": {"type": "array", "minItems": 1}},
         "defaults": {"type": "object", "properties": {"scales": _SCALES}},
         "experiments": {
             "type": "object", "minProperties": 1, "propertyNames": _NAME,
@@ -320,6 +334,9 @@ class Table:
             ) from None
 
     def _load(self, raw):
+        self.activations = raw["activations"]
+        self.activation_sets = raw.get("activation_sets") or {}
+        vocabulary.check(self.activations, self.activation_sets, self.path)
         self.defaults = raw.get("defaults") or {}
         self.experiments = raw["experiments"]
         self.protocols = {TEXT: [], **(raw.get("protocols") or {})}
@@ -329,7 +346,8 @@ class Table:
         for name, experiment in self.experiments.items():
             variants = {}
             for entry in experiment.get("variants", []):
-                for vname, spec in _expand(entry, f"{self.path}: {name}").items():
+                for vname, spec in _expand(entry, f"{self.path}: {name}",
+                                           self.activation_sets).items():
                     if vname in variants:
                         raise ConfigError(f"{self.path}: {name} has two variants named {cut(vname, 80)}")
                     variants[vname] = spec
@@ -371,7 +389,8 @@ class Table:
                     if key.split(".")[0] not in SCHEMA["properties"]:
                         raise ConfigError(f"{where}: `when` names an unknown run key {quote(key, 60)}")
                     values = values if isinstance(values, list) else [values]
-                    known = {"experiment": self.experiments, "scale": SCALES}.get(key)
+                    known = {"experiment": self.experiments, "scale": SCALES,
+                             "activation": self.activations}.get(key)
                     for value in values:
                         if known is not None and value not in known:
                             raise ConfigError(
@@ -435,8 +454,36 @@ class Table:
         config.update(protocol=protocol, **names)
         if seed is not None:
             config["seed"] = seed
+        self._check_activations(config)
+        config["activations"] = vocabulary.run_entries(self.activations, config)
         validate(config)
         return config
+
+    def _check_activations(self, config):
+        for key in ("activation", "residual_activation"):
+            name = config.get(key)
+            if name is None and key == "residual_activation":
+                continue
+            if not isinstance(name, str) or name not in self.activations:
+                raise ConfigError(
+                    f"{cut(config['experiment'], 40)}/{cut(config['variant'], 40)}: unknown "
+                    f"{key} {quote(name, 60)}: use one of {', '.join(self.activations)}, or add "
+                    f"it to the table's `activations` ({self.path})"
+                )
+            if key == "residual_activation" and vocabulary.is_linked(self.activations, name):
+                raise ConfigError(
+                    f"{config['experiment']}/{config['variant']}: residual_activation "
+                    f"{quote(name, 60)} is linked; it must be a single activation")
+
+    def label(self, activation):
+        """How tables, figures and claims name an activation."""
+        return self.activations[activation]["label"]
+
+    def is_linked(self, activation):
+        return vocabulary.is_linked(self.activations, activation)
+
+    def base(self, activation):
+        return vocabulary.base(self.activations, activation)
 
     def trained_as(self, experiment, variant, scale="quick", overrides=None, protocol=None):
         """(experiment, variant) of the table's first run that trains exactly

@@ -102,6 +102,9 @@ try:
     GROUPS, RUNS = _groups()
 except T.ConfigError as error:
     raise WorkflowError(f"configuration error: {error}") from None
+# The activations' labels (the table's `activations`): the jobs that print
+# them (tables, figures, claims, the paper) rerun when one changes.
+LABELS_DIGEST = T.digest({name: entry["label"] for name, entry in TABLE.activations.items()})
 CODE_DIGEST = T.code_digest(Path(workflow.basedir) / "linked_neurons")
 # What a training job rebuilds its command line from, beside its group key and
 # outputs (workflow/scripts/train.py): in the environment, not in its params,

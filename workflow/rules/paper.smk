@@ -32,6 +32,7 @@ rule claims:
         published_dir=lambda wildcards, input: (
             os.path.dirname(input.published[0]) if input.published else "paper/published"
         ),
+        labels=LABELS_DIGEST,
     script:
         "../scripts/claims.py"
 

@@ -23,6 +23,7 @@ rule table:
         title=lambda wildcards: resolved(wildcards.experiment)["title"],
         scale=SCALE,
         published_dir="paper/published",
+        labels=LABELS_DIGEST,
     script:
         "../scripts/render_table.py"
 
@@ -50,5 +51,7 @@ rule figures:
         f"logs/{SCALE}/figures.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        labels=LABELS_DIGEST,
     script:
         "../scripts/figures.py"

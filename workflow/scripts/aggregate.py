@@ -21,13 +21,24 @@ from pathlib import Path
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
-from linked_neurons.experiments.table import ACTIVATIONS
+from linked_neurons.experiments.vocabulary import Vocabulary
 
-LABELS = {
-    "relu": "ReLU", "lkrelu": "LK-ReLU", "prelu": "PReLU", "lkprelu": "LK-PReLU",
-    "selu": "SELU", "lkselu": "LK-SELU", "swish": "Swish", "lkswish": "LK-Swish",
-}
-BASES = ["relu", "prelu", "selu", "swish"]
+#: The activations' labels, links and order: the experiment table's
+#: `activations` (`use_table` reads another table's).
+VOCAB = Vocabulary.from_table()
+
+
+def use_table(path):
+    """Name activations as the table at `path` does (the pipeline's `table`)."""
+    global VOCAB
+    VOCAB = Vocabulary.from_table(path)
+
+
+def columns(runs):
+    """The activations of a table's runs, in the experiment table's order:
+    the columns of a table by activation."""
+    return VOCAB.ordered(runs["activation"].dropna().unique()) if len(runs) else []
+
 #: The published table of each experiment that has one (paper/published/NAME.csv).
 PUBLISHED = {"width": "width", "depth": "depth", "extended": "extended", "allcnn": "allcnn",
              "resnet50": "resnet50", "resnet50_nobn": "resnet50_nobatchnorm"}
@@ -191,7 +202,7 @@ def published_runs(published_dir):
         path = published_dir / f"{name}.csv"
         return _Published(path) if path.exists() else None
 
-    names = {label: key for key, label in LABELS.items()}
+    names = {label: key for key, label in VOCAB.labels().items()}
     if (pub := read("width")) is not None:
         for line, row in pub.rows():
             width = pub.number(line, row, "width", empty_ok=False)
@@ -231,13 +242,16 @@ def published_runs(published_dir):
     return pd.DataFrame(rows)
 
 
+def nobn_label(variant):
+    """A variant of Table 6 as the paper's header names it ("LK-ReLU No BN"),
+    in the table, its published CSV and the claims alike."""
+    activation, _, normalization = variant.partition("_")
+    return (f"{VOCAB.label(activation)} "
+            + {"batchnorm": "BN", "none": "No BN", "nobnall": "no BN at all"}[normalization])
+
+
 def _nobn_labels(variants):
-    labels = []
-    for variant in variants:
-        activation, _, normalization = variant.partition("_")
-        labels.append(f"{LABELS[activation]} "
-                      + {"batchnorm": "BN", "none": "No BN", "nobnall": "no BN at all"}[normalization])
-    return labels
+    return [nobn_label(variant) for variant in variants]
 
 
 def cell(rows, published=None, key="test_accuracy"):
@@ -264,15 +278,15 @@ def table_width(runs, published):
     for width in sorted(runs["filters"].dropna().unique()):
         rows.append({"label": f"W = {int(width)}", "cells": [
             cell(_select(runs, filters=width, activation=a), _pub(published, "width", f"w{int(width)}_{a}"))
-            for a in ACTIVATIONS]})
-    return {"columns": [LABELS[a] for a in ACTIVATIONS], "corner": "Width", "rows": rows}
+            for a in columns(runs)]})
+    return {"columns": [VOCAB.label(a) for a in columns(runs)], "corner": "Width", "rows": rows}
 
 
 def depth_label(variant):
     if variant in ("bn", "brn"):
         return variant.upper() + (" (beyond the paper)" if variant == "brn" else "")
     base, _, suffix = variant.partition("_")
-    return LABELS[base] + (r" $\sqrt{2}$" if suffix == "sqrt2" else "")
+    return VOCAB.label(base) + (r" $\sqrt{2}$" if suffix == "sqrt2" else "")
 
 
 def table_depth(runs, published):
@@ -286,41 +300,43 @@ def table_depth(runs, published):
 
 
 def _extended_units(base):
-    return (("single", base), ("sqrt2", f"{base}_sqrt2"), ("linked", f"lk{base}"))
+    linked = next(a for a in VOCAB.names if VOCAB.is_linked(a) and VOCAB.base(a) == base)
+    return (("single", base), ("sqrt2", f"{base}_sqrt2"), ("linked", linked))
 
 
 def table_extended(runs, published):
     found = units("extended", runs)
     empty = runs.iloc[0:0]
+    bases = [b for b in VOCAB.bases() if any(u in found for _, u in _extended_units(b))]
     return {
         "columns": ["Single", r"$\sqrt{2}$", "Linked"], "corner": "Activation",
-        "rows": [{"label": LABELS[b], "cells": [
+        "rows": [{"label": VOCAB.label(b), "cells": [
             cell(found.get(u, empty), _pub(published, "extended", u)) for _, u in _extended_units(b)]}
-            for b in BASES],
-        "params": [{"label": LABELS[b], "cells": [
+            for b in bases],
+        "params": [{"label": VOCAB.label(b), "cells": [
             int(found[u]["params"].iloc[0]) if u in found else None for _, u in _extended_units(b)]}
-            for b in BASES],
+            for b in bases],
     }
 
 
 def table_allcnn(runs, published):
     best = units("allcnn", runs)
     empty = runs.iloc[0:0]
-    table = {"columns": [LABELS[a] for a in ACTIVATIONS], "corner": "", "rows": [
+    table = {"columns": [VOCAB.label(a) for a in columns(runs)], "corner": "", "rows": [
         {"label": "Best policy", "cells": [cell(best.get(a, empty), _pub(published, "allcnn", a))
-                                           for a in ACTIVATIONS]}]}
+                                           for a in columns(runs)]}]}
     for policy in sorted({v.rpartition("_")[2] for v in runs["variant"]}):
         table["rows"].append({"label": policy.replace("_", r"\_"), "cells": [
-            cell(_select(runs, variant=f"{a}_{policy}")) for a in ACTIVATIONS]})
+            cell(_select(runs, variant=f"{a}_{policy}")) for a in columns(runs)]})
     return table
 
 
 def table_resnet50(runs, published):
     found = units("resnet50", runs)
     empty = runs.iloc[0:0]
-    return {"columns": [LABELS[a] for a in ACTIVATIONS], "corner": "",
+    return {"columns": [VOCAB.label(a) for a in columns(runs)], "corner": "",
             "rows": [{"label": "Accuracy", "cells": [
-                cell(found.get(a, empty), _pub(published, "resnet50", a)) for a in ACTIVATIONS]}]}
+                cell(found.get(a, empty), _pub(published, "resnet50", a)) for a in columns(runs)]}]}
 
 
 def time_ratios(runs, reference="lkrelu_none"):
@@ -372,9 +388,9 @@ def table_resnet50_nobn(runs, published):
 
 def table_input_shift(runs, published):
     return {
-        "columns": [LABELS[a] for a in ACTIVATIONS], "corner": "Offset",
+        "columns": [VOCAB.label(a) for a in columns(runs)], "corner": "Offset",
         "rows": [{"label": f"+{int(o)}" if o == int(o) else f"+{o}",
-                  "cells": [cell(_select(runs, activation=a, input_offset=o)) for a in ACTIVATIONS]}
+                  "cells": [cell(_select(runs, activation=a, input_offset=o)) for a in columns(runs)]}
                  for o in sorted(runs["input_offset"].unique())],
     }
 
@@ -473,7 +489,7 @@ def numbers(runs_by_experiment):
     if "input_shift" in runs_by_experiment:
         shift = runs_by_experiment["input_shift"]
         worst = shift[shift["input_offset"] == shift["input_offset"].max()]
-        linked = worst["activation"].str.startswith("lk")
+        linked = worst["activation"].map(VOCAB.is_linked).astype(bool)
         n["shift.offset"] = {"value": float(shift["input_offset"].max()), "runs": []}
         put("shift.single", stats(worst[~linked]))
         put("shift.linked", stats(worst[linked]))

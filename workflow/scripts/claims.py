@@ -24,7 +24,7 @@ import sys
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 import yaml
-from aggregate import LABELS
+import aggregate
 from aggregate import _bool
 from aggregate import depth_label
 from aggregate import read_published
@@ -55,16 +55,14 @@ def label(experiment, unit):
             return depth_label(unit).replace(r" $\sqrt{2}$", " sqrt2")
         if experiment == "width":
             width, _, activation = unit.partition("_")
-            return f"{LABELS[activation]} W={int(width[1:])}"
+            return f"{aggregate.VOCAB.label(activation)} W={int(width[1:])}"
         if experiment == "input_shift":
             activation, _, shift = unit.partition("_shift")
-            return f"{LABELS[activation]} +{int(shift)}"
+            return f"{aggregate.VOCAB.label(activation)} +{int(shift)}"
         if experiment == "resnet50_nobn":
-            activation, _, normalization = unit.partition("_")
-            return f"{LABELS[activation]} " + {"batchnorm": "BN", "none": "no BN",
-                                              "nobnall": "no BN at all"}[normalization]
+            return aggregate.nobn_label(unit)
         base, _, suffix = unit.partition("_")
-        return LABELS[base] + {"": "", "sqrt2": " sqrt2"}[suffix]
+        return aggregate.VOCAB.label(base) + {"": "", "sqrt2": " sqrt2"}[suffix]
     except (KeyError, ValueError):
         return unit
 
@@ -619,6 +617,7 @@ def main(sm):
     from linked_neurons.experiments.io import atomic_write_with
 
     logs.setup(sm)
+    aggregate.use_table(sm.config["table"])
     claims = load(sm.input.claims)
     runs = load_runs(sm.params.tables_dir, sm.params.experiments)
     published = read_published(sm.params.published_dir)

@@ -22,7 +22,7 @@ AUTHORS_HOURS_PER_RUN = 24  # the paper's authors: "about a day per run" on one 
 
 def cost_class(config):
     """The cost class of a run configuration: what its network's size depends on."""
-    parts = [config["architecture"], "linked" if config["activation"].startswith("lk") else "single",
+    parts = [config["architecture"], "linked" if config["linked"] else "single",
              config["normalization"], f"x{config['width_multiplier']:.2f}"]
     if config.get("filters") is not None:
         parts.append(f"{config['filters']} filters")
@@ -100,9 +100,10 @@ def paper_runs(table):
         for variant in table.variants(experiment):
             config = table.resolve(experiment, variant, "paper")
             shared = table.trained_as(experiment, variant, "paper") != (experiment, variant)
+            linked = table.is_linked(config["activation"])
             for seed in config["seeds"]:
                 runs.append({"experiment": experiment, "variant": variant, "seed": seed,
-                             "epochs": config["epochs"], "shared": shared,
+                             "epochs": config["epochs"], "shared": shared, "linked": linked,
                              **{key: config.get(key) for key in keys}})
     return runs
 

@@ -7,18 +7,24 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import package  # noqa: E402,F401 (the package's Keras-free modules)
 import pandas as pd  # noqa: E402
+import aggregate  # noqa: E402
 from logs import setup as setup_logging  # noqa: E402
 
 sm = snakemake  # noqa: F821
 setup_logging(sm)
+aggregate.use_table(sm.config["table"])
 epochs = pd.read_csv(sm.input.epochs)
 runs = pd.read_csv(sm.input.runs)
+# Linked variants are drawn solid (the table's `activations` says which are).
+linked = {variant: aggregate.VOCAB.is_linked(activation)
+          for variant, activation in zip(runs["variant"], runs["activation"])}
 
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
 for variant, group in epochs.groupby("variant", sort=False):
     curve = group.groupby("epoch")["val_accuracy"].median()
-    style = "-" if variant.startswith("lk") else ("--" if variant in ("bn", "brn") else ":")
+    style = "-" if linked.get(variant) else ("--" if variant in ("bn", "brn") else ":")
     ax.plot(curve.index, curve.values, style, label=variant)
 ax.set_xlabel("epoch")
 ax.set_ylabel("validation accuracy (median over seeds)")
@@ -52,7 +58,7 @@ for variant, group in runs.groupby("variant", sort=False):
     if not any(f is not None and (f.any() or variant in ("relu", "lkrelu")) for f in series):
         continue
     colour = colours[len(shown) % len(colours)]
-    style = "-" if variant.startswith("lk") else ":"
+    style = "-" if linked.get(variant) else ":"
     shown.append(variant)
     for ax, fractions in zip(axes, series):
         if fractions is not None:

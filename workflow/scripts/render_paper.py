@@ -12,6 +12,7 @@ import package  # noqa: F401 (the package's Keras-free modules)
 from aggregate import TABLES
 from aggregate import load_runs
 from aggregate import numbers
+from aggregate import use_table
 from latex import template
 
 from linked_neurons.experiments.io import atomic_write_json
@@ -52,6 +53,7 @@ def main(sm):
     import logs
 
     logs.setup(sm)
+    use_table(sm.config["table"])
     runs = load_runs(Path(sm.input.runs[0]).parent, sm.params.experiments)
     n = numbers(runs)
     claims = read_json(sm.input.claims)

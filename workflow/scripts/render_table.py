@@ -11,6 +11,7 @@ from aggregate import MissingRunError
 from aggregate import aggregate
 from aggregate import check_complete
 from aggregate import read_published
+from aggregate import use_table
 from latex import made_by
 from latex import template
 from logs import setup as setup_logging
@@ -19,6 +20,7 @@ from linked_neurons.experiments.io import atomic_write_text
 
 sm = snakemake  # noqa: F821
 setup_logging(sm)
+use_table(sm.config["table"])
 runs = pd.read_csv(sm.input.runs)
 try:
     check_complete(runs, sm.params.expected)

@@ -26,6 +26,7 @@ import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 from aggregate import read_published
 from aggregate import units
+from aggregate import use_table
 
 from linked_neurons.experiments.io import atomic_write_text
 
@@ -310,5 +311,6 @@ if __name__ == "__main__" and "snakemake" in globals():
     import logs
 
     log = logs.setup(snakemake, "report_tables")  # noqa: F821
+    use_table(snakemake.config["table"])  # noqa: F821
     JOBS[snakemake.rule](snakemake)  # noqa: F821
     log.info("wrote %s", ", ".join(snakemake.output))  # noqa: F821
