@@ -127,7 +127,7 @@ def load_aggregate():
     ("depth.csv", "LK-ReLU,0.5667", "LK-RELU,0.5667",
      "depth.csv, line 3, column 'variant': unknown label 'LK-RELU'"),
     ("resnet50_nobatchnorm.csv", "2.09", "two", "line 3, column 'LK-ReLU BN': 'two' is not a number"),
-    ("allcnn.csv", "ReLU,LK-ReLU", "ReLu,LK-ReLU", "allcnn.csv: no column 'ReLU'"),
+    ("allcnn.csv", "ReLU,LK-ReLU", "ReLu,LK-ReLU", "allcnn.csv: column 'ReLu' is no activation's label"),
 ])
 def test_a_bad_published_cell_is_named_by_file_line_and_column(tmp_path, name, old, new, where):
     aggregate = load_aggregate()

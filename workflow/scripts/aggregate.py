@@ -162,6 +162,21 @@ class _Published:
                 "write the published value as a decimal, e.g. 0.9301, or leave it empty"
             ) from None
 
+    def activation_columns(self, names, fixed=()):
+        """{label: activation} of the header's columns but `fixed`: each must
+        be the label of one of the table's activations. An activation the
+        paper did not run has no column."""
+        out = {}
+        for column in self.frame.columns:
+            if column in fixed:
+                continue
+            if column not in names:
+                raise PublishedValueError(
+                    f"{self.path}: column {column!r} is no activation's label (the table's: "
+                    f"{', '.join(names)}): restore the published table's header")
+            out[column] = names[column]
+        return out
+
     def label(self, line, column, text, names):
         """`text`, of the cell at `line` and `column`, as one of `names`' keys
         (a published label), mapped."""
@@ -206,7 +221,7 @@ def published_runs(published_dir):
     if (pub := read("width")) is not None:
         for line, row in pub.rows():
             width = pub.number(line, row, "width", empty_ok=False)
-            for label, key in names.items():
+            for label, key in pub.activation_columns(names, fixed=("width",)).items():
                 add("width", f"w{int(width)}_{key}", pub.number(line, row, label))
     if (pub := read("depth")) is not None:
         units = {**names, "BN": "bn"}
@@ -225,7 +240,7 @@ def published_runs(published_dir):
     for experiment in ("allcnn", "resnet50"):
         if (pub := read(experiment)) is not None:
             line, row = pub.rows()[0]
-            for label, key in names.items():
+            for label, key in pub.activation_columns(names).items():
                 add(experiment, key, pub.number(line, row, label))
     if (pub := read("resnet50_nobatchnorm")) is not None:
         by_row = {}
@@ -476,7 +491,7 @@ def numbers(runs_by_experiment):
         layers = max(len(json.loads(d)) for d in depth["dead_per_layer"])  # a diverged run: none
         n["depth.layers"] = {"value": layers, "runs": []}
         n["depth.filters"] = {"value": int(depth["filters"].iloc[0]), "runs": []}
-        for variant in ("relu", "lkrelu"):
+        for variant in depth["variant"].unique():
             rows = depth[depth["variant"] == variant]
             if len(rows):
                 firsts = [next((i + 1 for i, f in enumerate(json.loads(d)) if f > 0), None)

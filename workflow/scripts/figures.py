@@ -34,8 +34,8 @@ fig.savefig(sm.output.curves, dpi=150)
 
 # Dead units per layer, two panels sharing the layer axis: constant on every
 # sample (the paper's definition, `dead_per_layer`) and exactly zero on every
-# sample (`zero_per_layer`). A variant is drawn where it has any (ReLU and
-# LK-ReLU always), in the same colour in both panels.
+# sample (`zero_per_layer`). A variant is drawn where it has any, and so is
+# the linked one of each activation that has some; each in one colour.
 PANELS = (("dead_per_layer", "constant on every sample"),
           ("zero_per_layer", "exactly zero on every sample"))
 
@@ -53,9 +53,16 @@ def per_layer(group, column):
 fig, axes = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, sharey=True)
 colours = plt.get_cmap("tab20").colors  # depth has 14 variants
 shown = []
-for variant, group in runs.groupby("variant", sort=False):
-    series = [per_layer(group, column) for column, _ in PANELS]
-    if not any(f is not None and (f.any() or variant in ("relu", "lkrelu")) for f in series):
+per_variant = {variant: [per_layer(group, column) for column, _ in PANELS]
+               for variant, group in runs.groupby("variant", sort=False)}
+activation = dict(zip(runs["variant"], runs["activation"]))
+dying = {activation[v] for v, series in per_variant.items()
+         if any(f is not None and f.any() for f in series)}
+for variant, series in per_variant.items():
+    # A variant with dead units, and each linked one whose base has them
+    # (it shows that linking keeps them alive).
+    base = aggregate.VOCAB.base(activation[variant]) if linked.get(variant) else None
+    if activation[variant] not in dying and base not in dying:
         continue
     colour = colours[len(shown) % len(colours)]
     style = "-" if linked.get(variant) else ":"
