@@ -82,7 +82,9 @@ def test_a_duplicate_key_is_refused_with_its_line(tmp_path):
 
 
 @pytest.mark.parametrize("text, what", [("", "empty"), ("- 1\n- 2\n", "a list"),
-                                        ("just text\n", "a str"), ("activations: {relu: {label: ReLU, function: relu}}\nexperiments: 5\n", "not of type"),
+                                        ("just text\n", "a str"),
+                                        ("activations: {relu: {label: ReLU, function: relu}}\n"
+                                         "experiments: 5\n", "not of type"),
                                         ("experiments: {}\n", "'activations' is a required property")])
 def test_a_table_that_is_not_a_mapping_of_experiments_is_one_line(tmp_path, text, what):
     (tmp_path / "t.yaml").write_text(text)

@@ -221,7 +221,8 @@ def test_the_merge_order_of_protocols():
     "rule, message",
     [
         ({"why": "x", "when": {"experiment": "deep"}, "set": {"epochs": 2}}, "unknown experiment 'deep'"),
-        ({"why": "x", "when": {"activation": "lk_relu"}, "set": {"epochs": 2}}, "unknown activation 'lk_relu'"),
+        ({"why": "x", "when": {"activation": "lk_relu"}, "set": {"epochs": 2}},
+         "unknown activation 'lk_relu'"),
         ({"why": "x", "when": {"activation": "lkrelu", "scale": "quick", "architecture": "allcnn",
                                "depth": 3}, "set": {"epochs": 2}}, "selects no run"),
         ({"why": "x", "when": {"activaton": "lkrelu"}, "set": {"epochs": 2}}, "unknown run key 'activaton'"),

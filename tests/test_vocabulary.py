@@ -163,7 +163,7 @@ def test_no_activation_name_is_written_in_the_code_that_runs_the_experiments():
     code = [*(ROOT / "linked_neurons" / "experiments").glob("*.py"),
             *(ROOT / "workflow" / "scripts").glob("*.py"),
             *(ROOT / "workflow" / "rules").glob("*.smk"), ROOT / "Snakefile"]
-    quoted = re.compile(r"""["'](%s)["']""" % "|".join(map(re.escape, NAMES)))
+    quoted = re.compile(r"""["'](%s)["']""".replace("%s", "|".join(map(re.escape, NAMES))))
     found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
              for path in code for number, line in enumerate(path.read_text().splitlines(), 1)
              if quoted.search(line)]

@@ -13,6 +13,7 @@ from linked_neurons.experiments import optimizers  # noqa: F401 (registers Keras
 from linked_neurons.experiments import vocabulary
 from linked_neurons.layers.matmul_conv import MatmulConv2D
 
+
 def activation_layer(config, activation, **kwargs):
     """A new layer of `activation`, built from the entry the run carries (its
     `activations`, the table's entry: linked_neurons/experiments/vocabulary.py)."""

@@ -125,14 +125,14 @@ PDF_HINT = (
     "(Debian: apt-get install latexmk texlive-latex-recommended "
     "texlive-latex-extra) and run snakemake again."
 )
-# The published tables beside the reproduced ones (paper/published/*.csv).
-PUBLISHED_NAMES = {"resnet50_nobn": "resnet50_nobatchnorm"}
 
 
 def published(experiment):
-    """The published values of an experiment's table, if the paper has them."""
-    path = f"paper/published/{PUBLISHED_NAMES.get(experiment, experiment)}.csv"
-    return [path] if os.path.exists(path) else []
+    """The published values of an experiment's table, if the paper has them
+    (the table's `published`: paper/published/NAME.csv)."""
+    name = resolved(experiment)["published"]
+    path = f"paper/published/{name}.csv"
+    return [path] if name and os.path.exists(path) else []
 
 
 def run_metrics(experiment):

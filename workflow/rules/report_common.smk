@@ -3,12 +3,10 @@
 
 
 def article_table(experiment):
-    """The paper's table that an experiment reproduces, from its title
-    ("... (the paper's Table 2)"): "Table 2", "Beyond the paper" or "Experiment"."""
-    title = resolved(experiment)["title"]
-    if match := re.search(r"\bTable (\d+)\b", title):
-        return f"Table {match[1]}"
-    return "Beyond the paper" if "beyond the paper" in title.lower() else "Experiment"
+    """The paper's table that an experiment reproduces (the table's
+    `paper_table`): "Table 2", or "Beyond the paper"."""
+    number = resolved(experiment)["paper_table"]
+    return f"Table {number}" if number else "Beyond the paper"
 
 
 def report_category(experiment):

@@ -39,9 +39,6 @@ def columns(runs):
     the columns of a table by activation."""
     return VOCAB.ordered(runs["activation"].dropna().unique()) if len(runs) else []
 
-#: The published table of each experiment that has one (paper/published/NAME.csv).
-PUBLISHED = {"width": "width", "depth": "depth", "extended": "extended", "allcnn": "allcnn",
-             "resnet50": "resnet50", "resnet50_nobn": "resnet50_nobatchnorm"}
 NOBN = ["lkrelu_batchnorm", "lkrelu_none", "selu_batchnorm", "selu_none", "lkselu_batchnorm",
         "lkselu_none"]
 NOBN_BEYOND = ["lkselu_nobnall"]  # beyond the paper

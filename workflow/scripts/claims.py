@@ -21,10 +21,10 @@ them. Diverged runs never count and are named.
 import logging
 import sys
 
+import aggregate
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 import yaml
-import aggregate
 from aggregate import _bool
 from aggregate import depth_label
 from aggregate import read_published
