@@ -83,7 +83,7 @@ def test_runs_that_train_alike_are_shared_and_nothing_else_is():
         ({"epochs": -1}, "epochs: -1 is less than the minimum"),
         ({"epoch": 3}, "unknown key 'epoch'"),
         ({"optimizer": {"lr": 0.1}}, "unknown key 'optimizer.lr'"),
-        ({"activation": "relux"}, "'relux' is not one of"),
+        ({"activation": "relux"}, "unknown activation 'relux': use one of relu"),
         ({"dataset": "imagenet"}, "'imagenet' is not one of"),
     ],
 )

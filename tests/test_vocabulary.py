@@ -32,8 +32,9 @@ MODULE = textwrap.dedent('''
 
 
 def own_table(tmp_path, experiments=("width",)):
-    """The package's table with a GELU and LK-GELU of the user's module added
-    to the width grid (and nowhere else)."""
+    """The package's table with GELU, LK-GELU and a linked activation of the
+    user's module added to the width grid (and nowhere else), and `shallow`,
+    an experiment of the user's, in `experiments`."""
     (tmp_path / "mine_acts.py").write_text(MODULE)
     raw = yaml.safe_load(PACKAGE_TABLE.read_text())
     raw["activations"]["mine"] = {"label": "Mine", "function": "mine_acts:softsign_plus"}
@@ -43,6 +44,12 @@ def own_table(tmp_path, experiments=("width",)):
     width = raw["experiments"]["width"]["variants"][0]
     width["grid"]["activation"] = [*raw["activation_sets"]["paper"], "gelu", "lkgelu", "mine",
                                    "lkmine"]
+    # A user's experiment: a shallow plain network, GELU against LK-GELU.
+    raw["experiments"]["shallow"] = {
+        "title": "A shallow plain network (a user's experiment)", "architecture": "depth",
+        "dataset": "digits", "image_size": 16, "depth": 2, "filters": 4, "epochs": 2,
+        "batch_size": 32, "seeds": [100], "variants": [{"name": "{activation}",
+                                                        "grid": {"activation": ["gelu", "lkgelu"]}}]}
     raw["experiments"] = {e: raw["experiments"][e] for e in experiments}
     raw.pop("protocols", None)  # its rules name the other experiments
     path = tmp_path / "mine.yaml"
@@ -187,16 +194,17 @@ def test_a_users_activation_gets_its_column_in_the_article_without_an_edit(tmp_p
     project = tmp_path / "project"
     project.mkdir()
     copy_repository(project)
-    table = own_table(project)
+    table = own_table(project, experiments=("width", "shallow"))
     before = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
                             text=True).stdout
     variants = ["w50_relu", "w50_lkrelu", "w50_gelu", "w50_lkgelu", "w50_mine", "w50_lkmine"]
-    config = {"table": str(table), "experiments": ["width"], "variants": {"width": variants},
+    config = {"table": str(table), "experiments": ["width", "shallow"], "variants": {"width": variants},
               "seeds": [100], "set": {"epochs": 2, "max_train_samples": 64, "width_scale": 0.25}}
     (project / "mine_config.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(project)}  # the user's module
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "paper/tables/width.tex", "--cores", "2",
+        [sys.executable, "-m", "snakemake", "paper/tables/width.tex", "paper/tables/shallow.tex",
+         "--cores", "2",
          "--configfile", "mine_config.yaml"], cwd=project, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     tex = (project / "paper" / "tables" / "width.tex").read_text()
@@ -204,6 +212,10 @@ def test_a_users_activation_gets_its_column_in_the_article_without_an_edit(tmp_p
     labels = [line.split(" & ")[0].strip() for line in tex.splitlines() if " & " in line]
     assert [label for label in labels if label] == ["ReLU", "LK-ReLU", "Mine", "LK-Mine", "GELU",
                                                     "LK-GELU"]
+    shallow = (project / "paper" / "tables" / "shallow.tex").read_text()
+    assert "A shallow plain network" in shallow
+    assert [line.split(" & ")[0].strip() for line in shallow.splitlines() if " & " in line] == \
+        ["Variant", "gelu", "lkgelu"]
     import pandas as pd
 
     runs = pd.read_csv(project / "results" / "quick" / "tables" / "width_runs.csv")

@@ -65,6 +65,8 @@ def _groups():
     a list of (variant, seed, group key)."""
     overrides = OVERRIDES
     groups, runs = {}, {}
+    for experiment in config["variants"]:  # a typo is named with the table's experiments
+        TABLE.variants(experiment)
     for experiment in EXPERIMENTS:
         runs[experiment] = []
         for variant in config["variants"].get(experiment) or TABLE.variants(experiment):

@@ -407,6 +407,19 @@ def table_input_shift(runs, published):
     }
 
 
+def table_variants(runs, published):
+    """The table of an experiment the paper does not have (a user's): one row
+    a variant, in the experiment table's order."""
+    return {"columns": ["Accuracy"], "corner": "Variant",
+            "rows": [{"label": variant.replace("_", r"\_"), "cells": [cell(rows)]}
+                     for variant, rows in units(None, runs).items()]}
+
+
+def table_builder(experiment):
+    """The function that builds an experiment's table (TABLES, else table_variants)."""
+    return TABLES.get(experiment, table_variants)
+
+
 #: experiment -> the function that builds its table.
 TABLES = {
     "width": table_width,
@@ -436,7 +449,7 @@ def trained_with(runs):
 
 
 def aggregate(experiment, runs, published):
-    table = TABLES[experiment](runs, published)
+    table = table_builder(experiment)(runs, published)
     cells = [c for row in table["rows"] for c in row["cells"]]
     table["diverged"] = [
         f"{r['variant']} seed {int(r['seed'])}"

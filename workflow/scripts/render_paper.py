@@ -9,9 +9,9 @@ authors' scripts from the experiment table (Table.protocol_differences)."""
 from pathlib import Path
 
 import package  # noqa: F401 (the package's Keras-free modules)
-from aggregate import TABLES
 from aggregate import load_runs
 from aggregate import numbers
+from aggregate import table_builder
 from aggregate import use_table
 from latex import template
 
@@ -39,7 +39,7 @@ def protocol_rows(differences):
 def provenance(experiments, figures):
     """What made each generated table and figure: rule, script, function."""
     rows = [{"output": f"tables/{e}.tex", "rule": "table", "script": "render_table.py",
-             "function": f"aggregate.{TABLES[e].__name__}"} for e in experiments]
+             "function": f"aggregate.{table_builder(e).__name__}"} for e in experiments]
     rows.append({"output": "tables/claims.tex", "rule": "claims", "script": "claims.py",
                  "function": "claims.evaluate"})
     rows += [{"output": f"figures/{Path(f).name}", "rule": "figures", "script": "figures.py",
@@ -69,6 +69,8 @@ def main(sm):
         used=sm.params.overrides.get("protocol", "text"),
         figures=bool(sm.input.figures), seeds=sorted({s for r in runs.values() for s in r["seed"]}),
         provenance=provenance(sm.params.experiments, sm.input.figures), commit=commit,
+        titles={e: table.resolve(e, table.variants(e)[0], sm.params.scale)["title"]
+                for e in sm.params.experiments},
     )
     atomic_write_text(sm.output.tex, text)
     atomic_write_json(sm.output.numbers, n)

@@ -1,16 +1,16 @@
 """Render one experiment's table (paper/tables/EXPERIMENT.tex) with Jinja2:
-aggregate.TABLES[EXPERIMENT] builds it from the experiment's per-run table."""
+aggregate.table_builder(EXPERIMENT) builds it from the experiment's per-run table."""
 
 import logging
 import sys
 
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
-from aggregate import TABLES
 from aggregate import MissingRunError
 from aggregate import aggregate
 from aggregate import check_complete
 from aggregate import read_published
+from aggregate import table_builder
 from aggregate import use_table
 from latex import made_by
 from latex import template
@@ -32,4 +32,4 @@ published = read_published(sm.params.published_dir) if sm.input.published else N
 table = aggregate(experiment, runs, published)
 atomic_write_text(sm.output[0], template(sm.input.template).render(
     name=experiment, table=table, title=sm.params.title, scale=sm.params.scale,
-    source=made_by("table", "render_table.py", f"aggregate.{TABLES[experiment].__name__}")))
+    source=made_by("table", "render_table.py", f"aggregate.{table_builder(experiment).__name__}")))
