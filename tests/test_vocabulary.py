@@ -224,3 +224,23 @@ def test_a_users_activation_gets_its_column_in_the_article_without_an_edit(tmp_p
     assert params["w50_lkgelu"] > params["w50_gelu"]  # linked: twice the classifier's inputs
     assert subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
                           text=True).stdout == before
+
+
+def test_a_claim_judges_a_users_units_by_their_labels(tmp_path, monkeypatch):
+    """A project claim in config/claims.yaml's form names the units of a
+    user's experiment; the evidence prints the table's labels."""
+    from test_claims import CLAIMS
+    from test_claims import claims
+    from test_claims import runs
+
+    monkeypatch.setattr(claims.aggregate, "VOCAB", Vocabulary.from_table(own_table(tmp_path)))
+    spec = {"id": "shallow_linked", "origin": "project", "source": "this project",
+            "claim": "LK-GELU is more accurate than GELU.",
+            "checks": [{"better": {"experiment": "shallow", "pairs": [["lkgelu", "gelu"]]}}]}
+    frame = runs("shallow", {"lkgelu": [0.90, 0.92, 0.91], "gelu": [0.50, 0.52, 0.51]})
+    [result] = claims.evaluate({**CLAIMS, "claims": [spec]}, {"shallow": frame})
+    assert result["verdict"] == claims.HOLDS
+    assert "LK-GELU" in result["evidence"] and "GELU" in result["evidence"]
+    frame = runs("shallow", {"lkgelu": [0.50, 0.52, 0.51], "gelu": [0.90, 0.92, 0.91]})
+    [result] = claims.evaluate({**CLAIMS, "claims": [spec]}, {"shallow": frame})
+    assert result["verdict"] == claims.FAILS
