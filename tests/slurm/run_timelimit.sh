@@ -18,7 +18,8 @@
 # Checks, printed: the group took >= 3 SLURM jobs (snakemake's log and
 # sacct), every job but the last ended FAILED, TIMEOUT or CANCELLED and the
 # last COMPLETED (a job that finished its last epoch just before SIGTERM may
-# end FAILED: the next one must then find every seed complete); each job that got SIGTERM while training printed
+# end FAILED: the next one must then find every seed complete); each job that
+# got SIGTERM while training printed
 # "linked-neurons: interrupted: SIGTERM: ... saved after epoch E, batch B"
 # and the next job that trained resumed exactly there (no job was killed
 # before it saved; jobs stopped during their start-up had nothing to save);
