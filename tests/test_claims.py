@@ -174,6 +174,34 @@ def test_a_ratio_returns_each_verdict_and_never_judges_a_shared_device():
     assert verdict == claims.INCONCLUSIVE and comparisons[0]["note"] == "timed on a shared device"
 
 
+def test_the_table_shows_the_time_ratio_the_claim_judges():
+    table = runs("resnet50_nobn", {"lkrelu_batchnorm": [0.9] * 3, "lkrelu_none": [0.9] * 3})
+    table.loc[table["variant"] == "lkrelu_batchnorm", "wall_seconds"] = [20.0, 23.0, 21.0]
+    table.loc[table["variant"] == "lkrelu_none", "wall_seconds"] = [10.0, 10.5, 9.0]
+    spec = {"id": "x", "checks": [{"ratio": {"experiment": "resnet50_nobn",
+                                             "pairs": [["lkrelu_batchnorm", "lkrelu_none", 2.0]]}}]}
+    _, comparisons = judge(spec, {"resnet50_nobn": table})
+    # The forest plot's row: the interval over the paper's 2.0, less 1.
+    judged = [(comparisons[0][k] + 1.0) * 2.0 for k in ("estimate", "low", "high")]
+    shown = aggregate.table_resnet50_nobn(table, None)["rows"][1]["cells"][0]
+    assert [shown["median"], shown["low"], shown["high"]] == pytest.approx(judged)
+    assert shown["median"] == pytest.approx(64 / 29.5) and shown["low"] < shown["median"] < shown["high"]
+
+
+def test_a_run_row_has_one_status_in_the_tables_and_the_claims():
+    row_status, flag = claims.run_rows.status, claims.run_rows.flag
+    assert [flag(v) for v in (True, 1.0, "True", False, 0, "False", None, float("nan"))] == \
+        [True] * 3 + [False] * 5
+    assert row_status({"status": "stuck", "converged": True}) == "stuck"
+    # A published value's row has no status: its flags decide.
+    assert row_status({"converged": "True"}) == "converged"
+    assert row_status({"converged": "False"}) == "still improving"
+    assert row_status({"converged": True, "diverged": True}) == "diverged"
+    assert aggregate.run_rows is claims.run_rows
+    with pytest.raises(ValueError, match="unknown status 'done'.*re-extract"):
+        row_status({"status": "done", "run": "runs/x/y/100"})
+
+
 def test_dead_units_returns_each_verdict_and_reports_the_exception_without_one():
     spec = {"id": "x", "checks": [{"dead_units": {"experiment": "depth", "dead": ["relu"],
                                                   "alive": ["lkrelu"], "reported": ["swish"]}}]}

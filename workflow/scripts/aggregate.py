@@ -21,6 +21,8 @@ from pathlib import Path
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
+from linked_neurons.analysis import intervals
+from linked_neurons.analysis import runs as run_rows
 from linked_neurons.experiments.vocabulary import Vocabulary
 
 #: The activations' labels, links and order: the experiment table's
@@ -59,25 +61,13 @@ def check_complete(runs, expected):
             )
 
 
-def _bool(value):
-    return bool(value) and not (isinstance(value, float) and math.isnan(value))
-
-
-def _converged(row):
-    status = row.get("status")
-    if isinstance(status, str):
-        return status == "converged"
-    value = row.get("converged")
-    return value is True or value == 1.0 or value == "True"
-
-
 def stats(rows, key="test_accuracy"):
     """A unit's summary over its runs (one per seed)."""
     rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-    diverged = rows[rows["diverged"].map(_bool)] if len(rows) else rows
+    diverged = rows[rows["diverged"].map(run_rows.flag)] if len(rows) else rows
     counted = rows.drop(diverged.index)
     values = counted[key].dropna().astype(float) if len(counted) else pd.Series(dtype=float)
-    converged = pd.Series([_converged(r) for _, r in rows.iterrows()], index=rows.index, dtype=bool) \
+    converged = pd.Series([run_rows.converged(r) for _, r in rows.iterrows()], index=rows.index, dtype=bool) \
         if "converged" in rows or "status" in rows else pd.Series(True, index=rows.index)
     best = counted["best_test_accuracy"].dropna().astype(float) \
         if key == "test_accuracy" and "best_test_accuracy" in counted and len(counted) \
@@ -352,9 +342,9 @@ def table_resnet50(runs, published):
 
 
 def time_ratios(runs, reference="lkrelu_none"):
-    """Each unit's whole training wall time over the reference's: a cell of
-    the median ratio with its range over every pairing of their seeds, and
-    whether every run had its device to itself."""
+    """Each unit's whole training wall time over the reference's: the ratio of
+    their mean times with its 95% interval (intervals.ratio, the figure the
+    claims judge), and whether every run had its device to itself."""
     found = units("resnet50_nobn", runs)
     ref = found.get(reference)
     out = {}
@@ -364,10 +354,10 @@ def time_ratios(runs, reference="lkrelu_none"):
         a, b = stats(rows, "wall_seconds"), stats(ref, "wall_seconds")
         if not a["values"] or not b["values"]:
             continue
-        pairs = [x / y for x in a["values"] for y in b["values"] if y > 0]
-        exclusive = bool(pd.concat([rows, ref])["device_exclusive"].map(_bool).all())
-        out[unit] = {**a, "median": a["median"] / b["median"], "low": min(pairs), "high": max(pairs),
-                     "values": pairs, "exclusive": exclusive, "published": None}
+        estimate, low, high = intervals.ratio(a["values"], b["values"])
+        exclusive = bool(pd.concat([rows, ref])["device_exclusive"].map(run_rows.flag).all())
+        out[unit] = {**a, "median": estimate, "low": low, "high": high, "values": [estimate],
+                     "exclusive": exclusive, "published": None}
     return out
 
 
@@ -444,7 +434,7 @@ def trained_with(runs):
             out[key] = values
     out["seeds"] = sorted({int(s) for s in runs["seed"]})
     out["epochs_run"] = [int(runs["epochs_run"].min()), int(runs["epochs_run"].max())]
-    out["stopped_early"] = int(runs["stopped_early"].map(_bool).sum()) if "stopped_early" in runs else 0
+    out["stopped_early"] = int(runs["stopped_early"].map(run_rows.flag).sum()) if "stopped_early" in runs else 0
     return out
 
 
@@ -454,7 +444,7 @@ def aggregate(experiment, runs, published):
     table["diverged"] = [
         f"{r['variant']} seed {int(r['seed'])}"
         + ("" if pd.isna(r.get("diverged_epoch")) else f" (epoch {int(r['diverged_epoch'])})")
-        for _, r in runs[runs["diverged"].map(_bool)].iterrows()]
+        for _, r in runs[runs["diverged"].map(run_rows.flag)].iterrows()]
     table["not_converged"] = int(sum(len(c.get("not_converged", [])) for c in cells))
     table["published"] = any(c.get("published") is not None for c in cells)
     table["trained_with"] = trained_with(runs)
@@ -485,14 +475,14 @@ def numbers(runs_by_experiment):
     all_runs = pd.concat(runs_by_experiment.values()).drop_duplicates("run") \
         if runs_by_experiment else pd.DataFrame()
     n["runs"] = {"value": len(all_runs), "runs": sorted(all_runs["run"]) if len(all_runs) else []}
-    diverged = all_runs[all_runs["diverged"].map(_bool)] if len(all_runs) else all_runs
+    diverged = all_runs[all_runs["diverged"].map(run_rows.flag)] if len(all_runs) else all_runs
     n["diverged"] = {"value": len(diverged), "runs": sorted(diverged["run"]) if len(diverged) else []}
     n["train_minutes"] = {"value": float(all_runs["train_seconds"].sum() / 60) if len(all_runs) else 0.0,
                           "runs": n["runs"]["runs"]}
     if len(all_runs) and ("converged" in all_runs or "status" in all_runs):
-        unconverged = all_runs[~pd.Series([_converged(r) for _, r in all_runs.iterrows()],
+        unconverged = all_runs[~pd.Series([run_rows.converged(r) for _, r in all_runs.iterrows()],
                                           index=all_runs.index, dtype=bool)
-                               & ~all_runs["diverged"].map(_bool)]
+                               & ~all_runs["diverged"].map(run_rows.flag)]
         n["not_converged"] = {"value": len(unconverged), "runs": sorted(unconverged["run"])}
     if "depth" in runs_by_experiment:
         depth = runs_by_experiment["depth"]

@@ -25,12 +25,12 @@ import aggregate
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 import yaml
-from aggregate import _bool
 from aggregate import depth_label
 from aggregate import read_published
 from aggregate import units
 
 from linked_neurons.analysis import intervals
+from linked_neurons.analysis import runs as run_rows
 from linked_neurons.datasets import num_classes
 from linked_neurons.experiments.io import atomic_write_json
 from linked_neurons.experiments.io import atomic_write_text
@@ -67,23 +67,13 @@ def label(experiment, unit):
         return unit
 
 
-def _status(row):
-    status = row.get("status")
-    if isinstance(status, str):
-        return status
-    if _bool(row.get("diverged")):
-        return "diverged"
-    return "converged" if _bool(row.get("converged")) and row.get("converged") != "False" \
-        else "still improving"
-
-
 class Unit:
     """A table cell's runs: what the checks read of them."""
 
     def __init__(self, experiment, name, rows, test_size):
         self.experiment, self.name, self.label = experiment, name, label(experiment, name)
         rows = rows.copy()
-        rows["_status"] = [_status(r) for _, r in rows.iterrows()] if len(rows) else []
+        rows["_status"] = [run_rows.status(r) for _, r in rows.iterrows()] if len(rows) else []
         self.all = rows
         self.rows = rows[rows["_status"] != "diverged"]
         self.test_size = test_size
@@ -384,7 +374,7 @@ def ratio(spec, ctx):
         interval = intervals.ratio(*times) if all(len(t) for t in times) else None
         verdict = INCONCLUSIVE if interval is None else intervals.within(interval, low_bound, high_bound)
         rows = pd.concat([a.rows, b.rows])
-        exclusive = bool(rows.get("device_exclusive", pd.Series([False])).map(_bool).all())
+        exclusive = bool(rows.get("device_exclusive", pd.Series([False])).map(run_rows.flag).all())
         note = None
         if not exclusive:
             verdict, note = INCONCLUSIVE, "timed on a shared device"
