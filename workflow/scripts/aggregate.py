@@ -434,7 +434,8 @@ def trained_with(runs):
             out[key] = values
     out["seeds"] = sorted({int(s) for s in runs["seed"]})
     out["epochs_run"] = [int(runs["epochs_run"].min()), int(runs["epochs_run"].max())]
-    out["stopped_early"] = int(runs["stopped_early"].map(run_rows.flag).sum()) if "stopped_early" in runs else 0
+    out["stopped_early"] = int(runs["stopped_early"].map(run_rows.flag).sum()) \
+        if "stopped_early" in runs else 0
     return out
 
 
