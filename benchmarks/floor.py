@@ -98,10 +98,10 @@ class Network:
         import jax
 
         from linked_neurons import datasets
+        from linked_neurons.experiments.build import compile_for_training
+        from linked_neurons.experiments.data import prepare
         from linked_neurons.experiments.loop import EpochRunner
         from linked_neurons.experiments.models import build_model
-        from linked_neurons.experiments.train import compile_for_training
-        from linked_neurons.experiments.train import prepare
 
         self.config = config
         self.name = f"{config['experiment']}/{config['variant']}"

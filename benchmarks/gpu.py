@@ -69,11 +69,11 @@ def measure(experiment, variant, samples, epochs, overrides, ready, go):
     import numpy as np
 
     from linked_neurons import datasets
+    from linked_neurons.experiments.build import compile_for_training
+    from linked_neurons.experiments.data import fit_size
     from linked_neurons.experiments.loop import EpochRunner
     from linked_neurons.experiments.models import build_model
     from linked_neurons.experiments.table import Table
-    from linked_neurons.experiments.train import compile_for_training
-    from linked_neurons.experiments.train import fit_size
 
     config = Table().resolve(experiment, variant, "paper", overrides)
     config["seed"] = 0

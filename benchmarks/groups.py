@@ -77,21 +77,21 @@ def step_times(experiment, variant, sets, steps):
     import numpy as np
 
     from linked_neurons import datasets
+    from linked_neurons.experiments.build import build
+    from linked_neurons.experiments.build import fresh_values
+    from linked_neurons.experiments.data import prepare
     from linked_neurons.experiments.loop import EpochRunner
     from linked_neurons.experiments.loop import SeedsRunner
+    from linked_neurons.experiments.rundir import Run
     from linked_neurons.experiments.table import Table
     from linked_neurons.experiments.table import parse_overrides
-    from linked_neurons.experiments.train import Run
-    from linked_neurons.experiments.train import _build
-    from linked_neurons.experiments.train import _fresh_values
-    from linked_neurons.experiments.train import prepare
 
     jax.config.update("jax_threefry_partitionable", False)
     config = Table().resolve(experiment, variant, "quick", parse_overrides(sets), seed=100)
     (x, y), (xv, yv), _ = prepare(config)
     batch = config["batch_size"]
     classes = datasets.num_classes(config["dataset"])
-    model, initial = _build(config, x.shape[1:], classes, len(x) // batch)
+    model, initial = build(config, x.shape[1:], classes, len(x) // batch)
     n_steps = min(steps, len(x) // batch)
     orders = [np.random.default_rng([s, 0]).permutation(len(x)) for s in range(3)]
 
@@ -104,7 +104,7 @@ def step_times(experiment, variant, sets, steps):
     runner = SeedsRunner(model, x, y, xv, yv, batch, min(len(xv), 1024))
     starts = []
     for seed in (100, 101, 102):
-        values = _fresh_values(Run({**config, "seed": seed}, "/tmp/unused"), x.shape[1:], classes,
+        values = fresh_values(Run({**config, "seed": seed}, "/tmp/unused"), x.shape[1:], classes,
                                initial)
         n_train, n_non = len(model.trainable_variables), len(model.non_trainable_variables)
         starts.append((values[:n_train], values[n_train:n_train + n_non], values[n_train + n_non:]))

@@ -5,8 +5,8 @@ import keras
 import numpy as np
 
 from linked_neurons import LKReLU
-from linked_neurons.experiments.train import DEAD_RTOL
-from linked_neurons.experiments.train import dead_units
+from linked_neurons.experiments.probes import DEAD_RTOL
+from linked_neurons.experiments.probes import dead_units
 
 
 def _dense_then(activation, kernel, bias, inputs=2):

@@ -23,10 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from linked_neurons.experiments import events as eventsmod
 from linked_neurons.experiments import lock as lockmod
+from linked_neurons.experiments import rundir
 from linked_neurons.experiments import train as trainmod
 from linked_neurons.experiments.checkpoint import Checkpoints
 from linked_neurons.experiments.io import OutputError
+from linked_neurons.experiments.io import atomic_write_json
 from linked_neurons.experiments.lock import RunLock
 from linked_neurons.experiments.lock import RunLockedError
 from linked_neurons.experiments.table import ConfigError
@@ -102,11 +105,11 @@ def test_a_checkpoint_never_resumes_into_another_seed(tmp_path):
     assert checkpoints.load([(2,)], fingerprint(config)) is not None
     assert checkpoints.load([(2,)], fingerprint(other)) is None
     # The unfinished run of seed 100 is refused to a run of seed 101.
-    trainmod.atomic_write_json(tmp_path / "config.json", config)
-    run = trainmod.Run(other, tmp_path)
+    atomic_write_json(tmp_path / "config.json", config)
+    run = rundir.Run(other, tmp_path)
     with pytest.raises(ConfigError, match="unfinished run of another configuration "
                                           r"\(seed: 100 there, 101 now\)"):
-        trainmod.open_runs([run], replace=False)
+        rundir.open_runs([run], replace=False)
     assert checkpoints.load([(2,)], fingerprint(config)) is not None  # still there
 
 
@@ -143,7 +146,7 @@ def test_with_replace_only_the_runs_own_files_go(tmp_path):
         assert after[name] == content
     ours = [n for n in after if n.startswith("events.out.tfevents.") and n not in before]
     assert len(ours) == 1  # the first run's event file went, and only it
-    assert json.loads((userdir / trainmod.EVENTS_RECORD).read_text()) == ours
+    assert json.loads((userdir / eventsmod.EVENTS_RECORD).read_text()) == ours
 
 
 def test_clearing_checkpoints_keeps_a_users_files(tmp_path):
@@ -178,7 +181,7 @@ def test_a_full_disk_on_the_event_file_names_file_and_run_and_leaves_no_file(
         real_open(path, mode).close()  # the file exists, as a real open makes it
         return real_open("/dev/full", "wb")
 
-    monkeypatch.setattr(trainmod, "open", full_disk, raising=False)
+    monkeypatch.setattr(eventsmod, "open", full_disk, raising=False)
     if fail_at == "epoch":  # the file takes its first events, then the disk fills
         calls = {"n": 0}
 
@@ -188,7 +191,7 @@ def test_a_full_disk_on_the_event_file_names_file_and_run_and_leaves_no_file(
                 return _FailingAfter(real_open(path, mode), 2)
             return real_open(path, mode, *args, **kwargs)
 
-        monkeypatch.setattr(trainmod, "open", later, raising=False)
+        monkeypatch.setattr(eventsmod, "open", later, raising=False)
     with pytest.raises(OutputError) as caught:
         train(tmp_path / "run")
     message = str(caught.value)
@@ -196,7 +199,7 @@ def test_a_full_disk_on_the_event_file_names_file_and_run_and_leaves_no_file(
     assert "events.out.tfevents." in message and "No space left on device" in message
     assert caught.value.errno == errno.ENOSPC
     assert not list((tmp_path / "run").glob("events.out.tfevents.*"))
-    recorded = tmp_path / "run" / trainmod.EVENTS_RECORD
+    recorded = tmp_path / "run" / eventsmod.EVENTS_RECORD
     assert not recorded.exists() or json.loads(recorded.read_text()) == []
 
 

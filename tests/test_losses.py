@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from linked_neurons.experiments import losses
 from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.train import compile_for_training
+from linked_neurons.experiments.build import compile_for_training
 
 backend = keras.backend.backend()
 # Row 0 saturated on class 0 with label 2 (p = e^-60), row 1 saturated on its

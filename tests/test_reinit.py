@@ -31,20 +31,20 @@ NETWORKS = [
                          ids=[f"{e}-{v}" for e, v, _ in NETWORKS])
 def test_initial_values_equal_a_model_built_alone(experiment, variant, overrides):
     pytest.importorskip("jax")
-    from linked_neurons.experiments.train import Run
-    from linked_neurons.experiments.train import _build
-    from linked_neurons.experiments.train import _fresh_values
+    from linked_neurons.experiments.build import build
+    from linked_neurons.experiments.build import fresh_values
+    from linked_neurons.experiments.rundir import Run
 
     table = Table()
     config = table.resolve(experiment, variant, "quick", overrides, seed=100)
     shape, classes = (12, 12, 1), 10
-    model, initial = _build(config, shape, classes, 7)
+    model, initial = build(config, shape, classes, 7)
     assert initial.exact, initial.reason
     for seed in (100, 102):
         run = Run({**config, "seed": seed}, "/tmp/unused")
-        drawn = _fresh_values(run, shape, classes, initial)
+        drawn = fresh_values(run, shape, classes, initial)
         after_drawn = random.getstate()
-        alone = _fresh_values(run, shape, classes)  # a model built with the seed
+        alone = fresh_values(run, shape, classes)  # a model built with the seed
         assert random.getstate() == after_drawn
         assert len(drawn) == len(alone)
         for a, b, variable in zip(drawn, alone, initial.variables):
@@ -56,12 +56,12 @@ def test_initial_values_equal_a_model_built_alone(experiment, variant, overrides
 
 def test_an_unaccounted_draw_falls_back_to_a_build():
     pytest.importorskip("jax")
+    from linked_neurons.experiments.build import build
     from linked_neurons.experiments.checkpoint import state_variables
     from linked_neurons.experiments.reinit import Initial
-    from linked_neurons.experiments.train import _build
 
     config = Table().resolve("width", "w50_relu", "quick", seed=100)
-    model, _ = _build(config, (8, 8, 1), 10, 3)
+    model, _ = build(config, (8, 8, 1), 10, 3)
     random.seed(5)
     before = random.getstate(), np.random.get_state()
     random.random()  # a draw no initializer took

@@ -41,7 +41,8 @@ import numpy as np
 from linked_neurons.experiments.loop import EpochRunner
 from linked_neurons.experiments.models import build_model
 from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.train import compile_for_training, prepare
+from linked_neurons.experiments.build import compile_for_training
+from linked_neurons.experiments.data import prepare
 
 def cpu():
     # {thread: [name, CPU seconds, seconds runnable (running or waiting for a core)]}

@@ -1,4 +1,5 @@
-"""What a run trained with: the versions of its software and of this code.
+"""What a run trained with: the versions of its software and of this code,
+and its device (`device()`).
 
 `environment()` is recorded in every run's metrics.json, so that two runs
 made a month apart say whether they ran the same software:
@@ -102,3 +103,23 @@ def _guard(function):
         return function()
     except Exception:
         return None
+
+
+def device():
+    """The device a run trains on, in words (recorded as the run's `device`)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        first = jax.devices()[0]
+        return f"{first.platform}: {first.device_kind}"
+    if backend == "torch":
+        import torch
+
+        return f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"gpu: {gpus[0].name}" if gpus else "cpu"
