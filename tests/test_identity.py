@@ -332,3 +332,53 @@ def test_a_timed_run_beside_other_work_is_not_recorded_exclusive(tmp_path):
     usage = metrics["device_usage"]
     assert usage["measured"] and usage["exclusive_requested"]
     assert usage["other_cores"] > 0.5  # the busy loop's core, at least half of it
+
+
+# --- 8. the code digest covers the code a run executes -----------------------------
+
+# The package's modules that a training run loads and that only read, name,
+# schedule or record, so that an edit to them cannot change a run's numbers:
+# they are not in `table.CODE` (an edit to them does not retrain every run).
+NOT_NUMERICS = {
+    "__main__.py", "cli.py",  # the command line
+    "experiments/__init__.py",
+    "experiments/table.py",  # the table: a run's configuration is fingerprinted itself
+    "experiments/io.py", "experiments/lock.py",  # files and the run directory's lock
+    "experiments/rundir.py",  # what a directory holds: finished, resume, refuse
+    "experiments/events.py",  # TensorBoard event files, written from the history
+    "experiments/provenance.py", "experiments/usage.py",  # versions, device, timing
+    # Summaries of a history (and `plateaued`, early stopping's test: an edit
+    # to it that changes when runs stop must come with a retrain by hand).
+    "experiments/metrics.py",
+}
+
+
+def test_every_module_a_run_loads_is_in_the_code_digest_or_named_harmless(tmp_path):
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "import linked_neurons\n"
+        "from linked_neurons.experiments.train import train_group\n"
+        f"small = {SMALL!r}\n"
+        "for mode in ('sequential', 'vmap'):\n"
+        "    train_group('width', 'w50_relu', [100, 101], out=sys.argv[1] + '/' + mode + '/{seed}',\n"
+        "                overrides=small, mode=mode)\n"
+        "root = Path(linked_neurons.__file__).resolve().parent\n"
+        "files = {str(Path(m.__file__).resolve().relative_to(root)) for m in list(sys.modules.values())\n"
+        "         if getattr(m, '__file__', None) and Path(m.__file__).resolve().is_relative_to(root)}\n"
+        "print(json.dumps(sorted(files)))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    from linked_neurons.experiments.table import _package_root
+    from linked_neurons.experiments.table import code_files
+
+    root = Path(_package_root())
+    digested = {str(p.relative_to(root)) for p in code_files()}
+    assert "experiments/train.py" in loaded and "experiments/epochs.py" in loaded
+    assert loaded - digested - NOT_NUMERICS == set(), (
+        "modules a run executes, neither in table.CODE nor named harmless in NOT_NUMERICS")
+    assert not NOT_NUMERICS & digested

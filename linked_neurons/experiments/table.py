@@ -41,7 +41,8 @@ NAMING_KEYS = ("experiment", "variant", "title", "paper_table", "published", "se
                "checkpoint_seconds", "convergence", "timed", "protocol")
 # The package's files that a training run executes and whose edits can change
 # its numbers (relative to the package). Reading, naming and scheduling code
-# (this table, the CLI, file and lock helpers) is not here.
+# (this table, the CLI, file and lock helpers) is not here; tests/test_identity.py
+# names it and checks that every module a run loads is one or the other.
 CODE = (
     "__init__.py",
     "activations.py",
@@ -50,6 +51,14 @@ CODE = (
     "experiments/models.py",
     "experiments/vocabulary.py",
     "experiments/train.py",
+    "experiments/data.py",
+    "experiments/build.py",
+    "experiments/reinit.py",
+    "experiments/seeding.py",
+    "experiments/epochs.py",
+    "experiments/signals.py",
+    "experiments/progress.py",
+    "experiments/probes.py",
     "experiments/loop.py",
     "experiments/losses.py",
     "experiments/optimizers.py",
