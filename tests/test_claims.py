@@ -233,6 +233,21 @@ def test_an_unfinished_run_makes_a_check_not_converged_only_when_it_matters():
     assert verdict == claims.HOLDS and comparisons[0]["not_converged"] == ["single seed 101"]
 
 
+def test_a_network_that_should_learn_names_its_runs_at_chance_whatever_their_status():
+    # Seed 100 plateaued at chance: "converged" by its status, but it never learned.
+    table = runs("depth", {"lk": [0.09, 0.92, 0.89], "relu": [0.09] * 3})
+    verdict, comparisons = judge({"id": "x", "checks": [{"learns": {
+        "experiment": "depth", "units": ["lk"]}}]}, {"depth": table})
+    assert comparisons[0]["at_chance"] == ["lk seed 100"] and comparisons[0]["stuck"] == []
+    _, comparisons = judge({"id": "x", "checks": [{"at_chance": {
+        "experiment": "depth", "units": ["relu"]}}]}, {"depth": table})
+    assert comparisons[0]["at_chance"] == []  # how the failing network fails: not named
+    result, = claims.evaluate({**CLAIMS, "claims": [{
+        "id": "x", "source": "s", "claim": "c", "checks": [{"learns": {
+            "experiment": "depth", "units": ["lk"]}}]}]}, {"depth": table})
+    assert result["at_chance"] == ["lk seed 100"]
+
+
 def test_stuck_runs_count_as_failing_at_chance_and_are_named_elsewhere():
     table = runs("depth", {"relu": [0.1] * 3, "lk": HIGH, "single": [0.1] * 3}, status="stuck")
     at_chance = {"id": "x", "checks": [{"at_chance": {"experiment": "depth", "units": ["relu"]}}]}

@@ -38,6 +38,9 @@ from linked_neurons.experiments.metrics import unpack_correct
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
+#: The runs a comparison names, by what is wrong with them (a run at chance
+#: is named only by a check that needs its network to learn).
+FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "diverged")
 #: Statuses of runs that may have more to give: a verdict that needs them is not converged.
 UNFINISHED = ("still improving", "too short")
 KEY = "test_accuracy"
@@ -167,7 +170,7 @@ class Context:
 
 
 def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=None, kind="difference",
-               note=None, name_stuck=True):
+               note=None, name_stuck=True, at_chance=()):
     """One judged comparison; `interval` and `reference` (and the
     equivalence `tolerance`) are what the forest plot draws, `what` its row."""
     joiner = " / " if kind == "ratio" else " vs "
@@ -183,6 +186,7 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
             "not_converged": flagged["still improving"] + flagged["too short"],
             "collapsed": flagged["collapsed"],
             "stuck": flagged["stuck"] if name_stuck else [],
+            "at_chance": list(at_chance),
             "diverged": flagged["diverged"]}
 
 
@@ -253,7 +257,7 @@ def mostly_better(spec, ctx):
                "text": f"{held} of {len(pairs)} pairs hold (more than {need:g} needed), "
                        f"{failed} do not, {undecided + unfinished} undecided",
                **{k: sorted({x for c in pairs for x in c[k]})
-                  for k in ("not_converged", "collapsed", "stuck", "diverged")}}
+                  for k in FLAGS}}
     return [summary] + [dict(c, part=True) for c in pairs]
 
 
@@ -293,8 +297,13 @@ def _threshold(spec, ctx, above, margin, name_stuck):
             return (INCONCLUSIVE if interval is None else intervals.side(interval, bound, above)), interval
         verdict, interval = robust(judge_fn, [u])
         text = f"{u.label} {_fmt(interval, signed=False)} ({'>' if above else '<'} {bound:.2f})"
+        # A network that should learn names its runs that stayed at chance,
+        # whatever their status (a plateau at chance is "converged").
+        chance = ctx.chance(e) + ctx.thresholds["chance_margin"]
+        stayed = [f"{u.label} seed {int(r['seed'])}" for _, r in u.rows.iterrows()
+                  if above and r[KEY] < chance] if len(u.rows) else []
         out.append(comparison(verdict, text, [u], interval, reference=bound, kind="threshold",
-                              name_stuck=name_stuck))
+                              name_stuck=name_stuck, at_chance=stayed))
     return out
 
 
@@ -355,7 +364,7 @@ def not_always_better(spec, ctx):
                "tolerance": None, "note": None, "text": text,
                "runs": sorted({r for c in pairs for r in c["runs"]}),
                **{k: sorted({x for c in pairs for x in c[k]})
-                  for k in ("not_converged", "collapsed", "stuck", "diverged")}}
+                  for k in FLAGS}}
     return [summary] + [dict(c, part=True) for c in pairs]
 
 
@@ -514,8 +523,7 @@ def evaluate(claims, runs_by_experiment, published=None):
                   "verdict": verdict, "evidence": summary_text(comparisons),
                   "comparisons": comparisons,
                   "runs": sorted({r for c in comparisons for r in c["runs"]}),
-                  **{k: _flags(comparisons, k) for k in ("not_converged", "collapsed", "stuck",
-                                                         "diverged")},
+                  **{k: _flags(comparisons, k) for k in FLAGS},
                   "paper_verdict": None,
                   "paper_evidence": spec.get("paper_says", "") if origin == "paper"
                   else "beyond the paper: this project's hypothesis"}
