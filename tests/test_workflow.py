@@ -160,6 +160,13 @@ def test_a_template_edit_reruns_rendering_only(copy):
     jobs = planned(copy)
     assert "table" in jobs and "paper" in jobs
     assert not {"train", "extract"} & set(jobs), jobs
+    # A module the analysis scripts import (not a script of a rule) reruns
+    # the analysis, and trains nothing.
+    template.write_text(template.read_text()[:-1])
+    intervals = copy / "linked_neurons/analysis/intervals.py"
+    intervals.write_text(intervals.read_text() + "\n# an edit\n")
+    jobs = planned(copy)
+    assert {"extract", "table", "claims", "paper"} <= set(jobs) and "train" not in jobs, jobs
 
 
 def test_editing_one_variant_retrains_that_variant_only(copy):

@@ -1,3 +1,4 @@
+import hashlib
 import importlib.util
 import json
 import os
@@ -104,9 +105,27 @@ try:
     GROUPS, RUNS = _groups()
 except T.ConfigError as error:
     raise WorkflowError(f"configuration error: {error}") from None
-# The activations' labels (the table's `activations`): the jobs that print
-# them (tables, figures, claims, the paper) rerun when one changes.
-LABELS_DIGEST = T.digest({name: entry["label"] for name, entry in TABLE.activations.items()})
+# What the analysis jobs (extract, tables, figures, claims, the report and the
+# paper) compute with beyond their inputs and their own script: the
+# activations' labels (the table's `activations`) and the code they import
+# (every workflow script, the analysis package, the run summary). Snakemake
+# reruns a job when its script changes, not a module it imports: with this
+# digest in their params, an edited aggregate.py or intervals.py reruns them.
+ANALYSIS_CODE = (
+    "workflow/scripts/*.py",
+    "linked_neurons/analysis/*.py",
+    "linked_neurons/experiments/metrics.py",
+)
+ANALYSIS_DIGEST = T.digest(
+    {
+        "labels": {name: entry["label"] for name, entry in TABLE.activations.items()},
+        "code": {
+            str(path.relative_to(workflow.basedir)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for pattern in ANALYSIS_CODE
+            for path in sorted(Path(workflow.basedir).glob(pattern))
+        },
+    }
+)
 CODE_DIGEST = T.code_digest(Path(workflow.basedir) / "linked_neurons")
 # What a training job rebuilds its command line from, beside its group key and
 # outputs (workflow/scripts/train.py): in the environment, not in its params,

@@ -23,5 +23,6 @@ rule extract:
     params:
         # A run shared with another experiment is labelled as this one's.
         ids=lambda wildcards: run_ids(wildcards.experiment),
+        analysis=ANALYSIS_DIGEST,
     script:
         "../scripts/extract.py"

@@ -32,7 +32,7 @@ rule claims:
         published_dir=lambda wildcards, input: (
             os.path.dirname(input.published[0]) if input.published else "paper/published"
         ),
-        labels=LABELS_DIGEST,
+        analysis=ANALYSIS_DIGEST,
     script:
         "../scripts/claims.py"
 
@@ -73,6 +73,7 @@ rule paper:
         scale=SCALE,
         table=lambda wildcards, input: input.table,
         overrides=OVERRIDES,
+        analysis=ANALYSIS_DIGEST,
     script:
         "../scripts/render_paper.py"
 

@@ -31,6 +31,7 @@ rule report_table:
         title=lambda wildcards: resolved(wildcards.experiment)["title"],
         table=lambda wildcards: article_table(wildcards.experiment),
         scale=SCALE,
+        analysis=ANALYSIS_DIGEST,
     script:
         "../scripts/report_tables.py"
 
@@ -58,6 +59,7 @@ rule runs_page:
         experiments=EXPERIMENTS,
         tables={e: article_table(e) for e in EXPERIMENTS},
         scale=SCALE,
+        analysis=ANALYSIS_DIGEST,
         published_dir=lambda wildcards, input: (
             os.path.dirname(input.published[0]) if input.published else None
         ),
@@ -89,5 +91,6 @@ rule claims_table:
         "../envs/pipeline.yaml"
     params:
         scale=SCALE,
+        analysis=ANALYSIS_DIGEST,
     script:
         "../scripts/report_tables.py"

@@ -23,7 +23,7 @@ rule table:
         title=lambda wildcards: resolved(wildcards.experiment)["title"],
         scale=SCALE,
         published_dir="paper/published",
-        labels=LABELS_DIGEST,
+        analysis=ANALYSIS_DIGEST,
     script:
         "../scripts/render_table.py"
 
@@ -52,6 +52,6 @@ rule figures:
     conda:
         "../envs/pipeline.yaml"
     params:
-        labels=LABELS_DIGEST,
+        analysis=ANALYSIS_DIGEST,
     script:
         "../scripts/figures.py"
