@@ -21,6 +21,8 @@ from pathlib import Path
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
+from linked_neurons.analysis import runs as run_rows
+from linked_neurons.experiments import metrics as run_summary
 from linked_neurons.experiments.io import DamagedFileError
 from linked_neurons.experiments.io import atomic_write_text
 from linked_neurons.experiments.io import read_json
@@ -116,12 +118,18 @@ def extract_run(metrics_file, ids=None):
         summary[key] = json.dumps(node) if isinstance(node, (list, dict)) else node
     for key in SUMMARY_KEYS:
         summary[key] = metrics.get(key)
-    convergence = metrics.get("convergence") or {}
+    # The status by today's criterion code, from the run's history and its
+    # criterion: an edit of metrics.convergence re-extracts (the rule's
+    # ANALYSIS_DIGEST) and never retrains. A metrics.json without a history
+    # keeps the status it was written with.
+    if metrics.get("history") and config.get("convergence"):
+        convergence = run_summary.convergence(metrics["history"], config["convergence"])
+    else:
+        convergence = metrics.get("convergence") or {}
     summary["converged"] = convergence.get("converged")
     summary["convergence"] = convergence.get("reason")
-    summary["status"] = convergence.get("status") or (
-        "converged" if convergence.get("converged") else "diverged" if metrics.get("diverged")
-        else "still improving")
+    summary["status"] = convergence.get("status") or run_rows.status(
+        {"diverged": metrics.get("diverged"), "converged": convergence.get("converged")})
     # Per layer, the fraction of its units that are dead (constant on every
     # sample, `dead`) and exactly zero on every sample (`zero`). A metrics.json
     # from before the zero count (its `dead` counted exact zeros; the pipeline
