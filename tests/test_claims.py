@@ -239,13 +239,18 @@ def test_a_network_that_should_learn_names_its_runs_at_chance_whatever_their_sta
     verdict, comparisons = judge({"id": "x", "checks": [{"learns": {
         "experiment": "depth", "units": ["lk"]}}]}, {"depth": table})
     assert comparisons[0]["at_chance"] == ["lk seed 100"] and comparisons[0]["stuck"] == []
+    table["epochs"], table["epochs_run"] = 60, [30, 45, 60] * 2
+    table["stopped_early"] = [True, True, False] * 2
+    _, comparisons = judge({"id": "x", "checks": [{"learns": {
+        "experiment": "depth", "units": ["lk"]}}]}, {"depth": table})
+    assert comparisons[0]["at_chance"] == ["lk seed 100 (early-stopped at epoch 30 of 60)"]
     _, comparisons = judge({"id": "x", "checks": [{"at_chance": {
         "experiment": "depth", "units": ["relu"]}}]}, {"depth": table})
     assert comparisons[0]["at_chance"] == []  # how the failing network fails: not named
     result, = claims.evaluate({**CLAIMS, "claims": [{
         "id": "x", "source": "s", "claim": "c", "checks": [{"learns": {
             "experiment": "depth", "units": ["lk"]}}]}]}, {"depth": table})
-    assert result["at_chance"] == ["lk seed 100"]
+    assert result["at_chance"] == ["lk seed 100 (early-stopped at epoch 30 of 60)"]
 
 
 def test_stuck_runs_count_as_failing_at_chance_and_are_named_elsewhere():

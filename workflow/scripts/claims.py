@@ -285,6 +285,13 @@ def below_best(spec, ctx):
     return [_better(top, a)]
 
 
+def _stopped(row):
+    """" (early-stopped at epoch N of M)" for a run that early stopping ended."""
+    if not run_rows.flag(row.get("stopped_early")):
+        return ""
+    return f" (early-stopped at epoch {int(row['epochs_run'])} of {int(row['epochs'])})"
+
+
 def _threshold(spec, ctx, above, margin, name_stuck):
     e = spec["experiment"]
     bound = ctx.chance(e) + ctx.thresholds[margin]
@@ -300,7 +307,7 @@ def _threshold(spec, ctx, above, margin, name_stuck):
         # A network that should learn names its runs that stayed at chance,
         # whatever their status (a plateau at chance is "converged").
         chance = ctx.chance(e) + ctx.thresholds["chance_margin"]
-        stayed = [f"{u.label} seed {int(r['seed'])}" for _, r in u.rows.iterrows()
+        stayed = [f"{u.label} seed {int(r['seed'])}" + _stopped(r) for _, r in u.rows.iterrows()
                   if above and r[KEY] < chance] if len(u.rows) else []
         out.append(comparison(verdict, text, [u], interval, reference=bound, kind="threshold",
                               name_stuck=name_stuck, at_chance=stayed))
