@@ -10,6 +10,7 @@ from test_workflow import ROOT
 from test_workflow import load_script
 
 metrics = load_script(ROOT / "linked_neurons" / "experiments" / "metrics.py")
+stopping = load_script(ROOT / "linked_neurons" / "experiments" / "stopping.py")
 CRITERION = {"window": 5, "min_delta": 0.01, "collapse": 0.1, "stuck_rtol": 1e-6}
 
 
@@ -52,7 +53,7 @@ def test_an_early_stopped_run_still_improving_at_its_stop_is_not_converged():
     # run, but its mean validation accuracy still rises.
     val = [0.1, 0.2, 0.5, 0.90, 0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86, 0.87, 0.88]
     records = history(val)
-    assert metrics.plateaued(records, {"patience": 8, "min_delta": 0.01})
+    assert stopping.plateaued(records, {"patience": 8, "min_delta": 0.01})
     result = status(records)
     assert result["status"] == "still improving" and result["converged"] is False
     assert result["mean_improvement"] > 0.01 >= result["improvement"]

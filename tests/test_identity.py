@@ -347,8 +347,8 @@ NOT_NUMERICS = {
     "experiments/rundir.py",  # what a directory holds: finished, resume, refuse
     "experiments/events.py",  # TensorBoard event files, written from the history
     "experiments/provenance.py", "experiments/usage.py",  # versions, device, timing
-    # Summaries of a history (and `plateaued`, early stopping's test: an edit
-    # to it that changes when runs stop must come with a retrain by hand).
+    # Summaries of a history (early stopping's test, `plateaued`, and the
+    # epochs it counts are in stopping.py, which is digested).
     "experiments/metrics.py",
 }
 
@@ -379,6 +379,7 @@ def test_every_module_a_run_loads_is_in_the_code_digest_or_named_harmless(tmp_pa
     root = Path(_package_root())
     digested = {str(p.relative_to(root)) for p in code_files()}
     assert "experiments/train.py" in loaded and "experiments/epochs.py" in loaded
+    assert "experiments/stopping.py" in digested  # when a run stops is a result
     assert loaded - digested - NOT_NUMERICS == set(), (
         "modules a run executes, neither in table.CODE nor named harmless in NOT_NUMERICS")
     assert not NOT_NUMERICS & digested

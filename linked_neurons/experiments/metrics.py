@@ -33,10 +33,12 @@ Pure Python, no Keras: the pipeline's extraction and the tests use it too.
   `selection: test` (the authors') the two sets are one and the numbers agree.
 """
 
-import math
 import statistics
 
 import numpy as np
+
+from linked_neurons.experiments.stopping import counted
+from linked_neurons.experiments.stopping import diverged_epoch
 
 #: The per-epoch values of a history record, also the TensorBoard tags `epoch/<tag>`.
 TAGS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "learning_rate",
@@ -53,24 +55,6 @@ def unpack_correct(text):
     """`pack_correct`'s booleans back."""
     data, _, n = text.partition(":")
     return np.unpackbits(np.frombuffer(bytes.fromhex(data), dtype=np.uint8))[: int(n)].astype(bool)
-
-
-def finite(value):
-    return value is not None and math.isfinite(value)
-
-
-def diverged_epoch(history):
-    """The first epoch (1-based) whose loss or validation loss is not finite, else None."""
-    for record in history:
-        if not (finite(record["loss"]) and finite(record["val_loss"])):
-            return record["epoch"]
-    return None
-
-
-def counted(history):
-    """The epochs that count: those before divergence."""
-    stop = diverged_epoch(history)
-    return [r for r in history if stop is None or r["epoch"] < stop]
 
 
 def _stuck(records, rtol):
@@ -120,18 +104,6 @@ def convergence(history, criterion):
                                    f"{result['collapse']:.3f} below its best (more than "
                                    f"{criterion['collapse']})")
     return status("converged", "stopped improving")
-
-
-def plateaued(history, policy):
-    """Early stopping: whether the best validation accuracy has not improved by
-    more than `min_delta` for `patience` epochs (and `min_epochs` have run)."""
-    if not policy or len(history) < policy.get("min_epochs", 1):
-        return False
-    patience = policy["patience"]
-    accs = [r["val_accuracy"] for r in counted(history)]
-    if len(accs) <= patience:
-        return False
-    return max(accs[-patience:]) - max(accs[:-patience]) <= policy.get("min_delta", 0.0)
 
 
 def summarize(config, history, **extra):

@@ -13,8 +13,8 @@ from linked_neurons.experiments.events import recorded_events
 from linked_neurons.experiments.io import OutputError
 from linked_neurons.experiments.io import atomic_write_json
 from linked_neurons.experiments.io import read_json
-from linked_neurons.experiments.metrics import finite
 from linked_neurons.experiments.metrics import summarize
+from linked_neurons.experiments.stopping import finite
 from linked_neurons.experiments.table import ConfigError
 from linked_neurons.experiments.table import fingerprint
 from linked_neurons.experiments.table import flatten

@@ -64,6 +64,7 @@ CODE = (
     "experiments/optimizers.py",
     "experiments/schedules.py",
     "experiments/checkpoint.py",
+    "experiments/stopping.py",
 )
 # The protocol of the paper's text, against which others are compared.
 TEXT = "text"

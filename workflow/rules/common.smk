@@ -115,6 +115,7 @@ ANALYSIS_CODE = (
     "workflow/scripts/*.py",
     "linked_neurons/analysis/*.py",
     "linked_neurons/experiments/metrics.py",
+    "linked_neurons/experiments/stopping.py",
 )
 ANALYSIS_DIGEST = T.digest(
     {
