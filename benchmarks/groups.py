@@ -42,9 +42,11 @@ SEEDS = ["100", "101", "102"]
 
 def job_env(cache):
     threads = "1"
+    # The rule train's environment (workflow/rules/train.smk): PJRT_NPROC sizes
+    # XLA's thread pools; XLA ignores an `intra_op_parallelism_threads` flag.
     return {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-            "OMP_NUM_THREADS": threads,
-            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
+            "OMP_NUM_THREADS": threads, "PJRT_NPROC": threads,
+            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
             "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
             "PYTHONPATH": str(ROOT)}
 
