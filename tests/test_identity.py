@@ -319,6 +319,16 @@ def test_a_span_is_exclusive_only_when_measured_so(monkeypatch):
     assert result["device_exclusive"] is False and result["device_usage"]["measured"] is False
 
 
+def test_early_stopping_ends_a_run_at_its_plateau_and_only_then(tmp_path):
+    # min_delta 1.0: no epoch can beat the best by more, so the run stops as
+    # soon as min_epochs have run with `patience` epochs after its first.
+    policy = {"patience": 2, "min_delta": 1.0, "min_epochs": 3}
+    metrics = train(tmp_path / "stops", epochs=10, early_stopping=policy)
+    assert (metrics["epochs_run"], metrics["stopped_early"]) == (3, True)
+    metrics = train(tmp_path / "runs", epochs=4, early_stopping=None)
+    assert (metrics["epochs_run"], metrics["stopped_early"]) == (4, False)
+
+
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc/stat")
 def test_a_timed_run_beside_other_work_is_not_recorded_exclusive(tmp_path):
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
