@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from linked_neurons.analysis import claims
+from linked_neurons.analysis import numbers as analysis_numbers
+from linked_neurons.analysis import published as analysis_published
+from linked_neurons.analysis import tables as analysis_tables
+from linked_neurons.analysis import units as analysis_units
 from test_workflow import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
-claims = load_script(SCRIPTS / "claims.py")
-aggregate = load_script(SCRIPTS / "aggregate.py")
 latex = load_script(SCRIPTS / "latex.py")
 CLAIMS = claims.load(ROOT / "config" / "claims.yaml")
 THRESHOLDS = CLAIMS["thresholds"]
@@ -183,7 +186,7 @@ def test_the_table_shows_the_time_ratio_the_claim_judges():
     _, comparisons = judge(spec, {"resnet50_nobn": table})
     # The forest plot's row: the interval over the paper's 2.0, less 1.
     judged = [(comparisons[0][k] + 1.0) * 2.0 for k in ("estimate", "low", "high")]
-    shown = aggregate.table_resnet50_nobn(table, None)["rows"][1]["cells"][0]
+    shown = analysis_tables.table_timed("resnet50_nobn", table, None)["rows"][1]["cells"][0]
     assert [shown["median"], shown["low"], shown["high"]] == pytest.approx(judged)
     assert shown["median"] == pytest.approx(64 / 29.5) and shown["low"] < shown["median"] < shown["high"]
 
@@ -197,7 +200,7 @@ def test_a_run_row_has_one_status_in_the_tables_and_the_claims():
     assert row_status({"converged": "True"}) == "converged"
     assert row_status({"converged": "False"}) == "still improving"
     assert row_status({"converged": True, "diverged": True}) == "diverged"
-    assert aggregate.run_rows is claims.run_rows
+    assert analysis_tables.run_rows is claims.run_rows is analysis_units.run_rows
     with pytest.raises(ValueError, match="unknown status 'done'.*re-extract"):
         row_status({"status": "done", "run": "runs/x/y/100"})
 
@@ -269,7 +272,7 @@ def test_a_diverged_run_is_never_counted_and_is_named():
     verdict, comparisons = judge(BETTER, {"width": table})
     assert verdict == claims.HOLDS  # its 0.99 (weights that are not numbers) does not count
     assert comparisons[0]["diverged"] == ["single seed 102"]
-    stats = aggregate.stats(table[table["variant"] == "single"])
+    stats = analysis_units.stats(table[table["variant"] == "single"])
     assert stats["high"] < 0.8 and stats["diverged"] == [{"seed": 102, "epoch": 1}]
 
 
@@ -281,7 +284,7 @@ def test_chance_comes_from_the_dataset():
 
 
 def published_context():
-    published = aggregate.published_runs(ROOT / "paper" / "published")
+    published = analysis_published.published_runs(ROOT / "paper" / "published")
     published = published.assign(test_accuracy=published["best_val_accuracy"])
     return claims.Context({e: g for e, g in published.groupby("experiment")}, CLAIMS)
 
@@ -351,7 +354,7 @@ def render_paper(by_experiment, results):
     render = load_script(SCRIPTS / "render_paper.py")
     counts = claims.counts(results)
     return latex.template(ROOT / "workflow/templates/paper.tex.j2").render(
-        experiments=list(by_experiment), scale="quick", n=aggregate.numbers(by_experiment),
+        experiments=list(by_experiment), scale="quick", n=analysis_numbers.numbers(by_experiment),
         claims={"counts": counts, "claims": results}, claim={c["id"]: c for c in results},
         protocol=[], used="text", figures=False, seeds=[100, 101, 102],
         provenance=render.provenance(list(by_experiment), []), commit="abc")
@@ -395,7 +398,8 @@ def test_a_diverged_cell_says_so_in_the_table():
     frame = full_quick_runs()["depth"]
     frame.loc[frame["variant"] == "relu", ["diverged", "diverged_epoch"]] = [True, 3]
     frame.loc[frame["variant"] == "lkrelu", "status"] = ["converged", "still improving", "converged"]
-    table = aggregate.aggregate("depth", frame, aggregate.published_runs(ROOT / "paper/published"))
+    published = analysis_published.published_runs(ROOT / "paper/published")
+    table = analysis_tables.aggregate("depth", frame, published)
     tex = latex.template(ROOT / "workflow/templates/table.tex.j2").render(
         name="depth", table=table, title="t", scale="quick", source="s")
     relu = next(line for line in tex.splitlines() if line.startswith("ReLU &"))
@@ -403,5 +407,5 @@ def test_a_diverged_cell_says_so_in_the_table():
     lkrelu = next(line for line in tex.splitlines() if line.startswith("LK-ReLU &"))
     assert "\\dag" in lkrelu
     assert "relu seed 100 (epoch 3)" in tex and "3 runs" not in tex
-    numbers = aggregate.numbers({"depth": frame})
+    numbers = analysis_numbers.numbers({"depth": frame})
     assert numbers["depth.relu"]["value"] is None and numbers["depth.relu"]["diverged"] == 3

@@ -115,13 +115,10 @@ def test_the_alias_bomb_costs_no_memory():
 # --- the published values ---------------------------------------------------------
 
 
-def load_aggregate():
-    sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
-    try:
-        import aggregate
-    finally:
-        sys.path.remove(str(ROOT / "workflow" / "scripts"))
-    return aggregate
+def load_published():
+    from linked_neurons.analysis import published
+
+    return published
 
 
 @pytest.mark.parametrize("name, old, new, where", [
@@ -132,25 +129,25 @@ def load_aggregate():
     ("allcnn.csv", "ReLU,LK-ReLU", "ReLu,LK-ReLU", "allcnn.csv: column 'ReLu' is no activation's label"),
 ])
 def test_a_bad_published_cell_is_named_by_file_line_and_column(tmp_path, name, old, new, where):
-    aggregate = load_aggregate()
+    published = load_published()
     for source in (ROOT / "paper" / "published").glob("*.csv"):
         (tmp_path / source.name).write_text(source.read_text())
-    assert len(aggregate.published_runs(tmp_path)) > 0
+    assert len(published.published_runs(tmp_path)) > 0
     path = tmp_path / name
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new, 1))
-    with pytest.raises(aggregate.PublishedValueError) as caught:
-        aggregate.published_runs(tmp_path)
+    with pytest.raises(published.PublishedValueError) as caught:
+        published.published_runs(tmp_path)
     message = str(caught.value)
     assert where in message and str(path) in message and "\n" not in message
 
 
 def test_the_rules_scripts_log_a_bad_published_cell_as_one_line(tmp_path, caplog):
-    aggregate = load_aggregate()
+    published = load_published()
     for source in (ROOT / "paper" / "published").glob("*.csv"):
         (tmp_path / source.name).write_text(source.read_text().replace("0.5909", "0.59O9"))
     with pytest.raises(SystemExit) as exit_:
-        aggregate.read_published(tmp_path)
+        published.read_published(tmp_path)
     assert exit_.value.code == 1
     (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
     assert "width.csv, line 2, column 'LK-ReLU'" in record.getMessage()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from linked_neurons.analysis import names as naming
 from linked_neurons.experiments.table import ConfigError
 from linked_neurons.experiments.table import Table
 from linked_neurons.experiments.vocabulary import Vocabulary
@@ -181,6 +182,20 @@ def test_no_activation_name_is_written_in_the_code_that_runs_the_experiments():
     assert not found, "activation names outside the table:\n" + "\n".join(found)
 
 
+def test_no_experiment_name_is_written_in_the_analysis():
+    """The tables, units, published values, claims and labels read each
+    experiment's layout from the table: no analysis code tests for an
+    experiment's name (the prose's template, paper.tex.j2, is about them)."""
+    experiments = list(PACKAGE["experiments"])
+    code = [*(ROOT / "linked_neurons" / "analysis").glob("*.py"),
+            *(ROOT / "workflow" / "scripts").glob("*.py")]
+    quoted = re.compile(r"""["'](%s)["']""".replace("%s", "|".join(map(re.escape, experiments))))
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+             for path in code for number, line in enumerate(path.read_text().splitlines(), 1)
+             if quoted.search(line)]
+    assert not found, "experiment names outside the table:\n" + "\n".join(found)
+
+
 @pytest.mark.slow
 def test_a_users_activation_gets_its_column_in_the_article_without_an_edit(tmp_path):
     """`snakemake --config table=mine.yaml`: a table that adds GELU and LK-GELU
@@ -233,7 +248,7 @@ def test_a_claim_judges_a_users_units_by_their_labels(tmp_path, monkeypatch):
     from test_claims import claims
     from test_claims import runs
 
-    monkeypatch.setattr(claims.aggregate, "VOCAB", Vocabulary.from_table(own_table(tmp_path)))
+    monkeypatch.setattr(naming, "NAMES", naming.Names(own_table(tmp_path)))
     spec = {"id": "shallow_linked", "origin": "project", "source": "this project",
             "claim": "LK-GELU is more accurate than GELU.",
             "checks": [{"better": {"experiment": "shallow", "pairs": [["lkgelu", "gelu"]]}}]}

@@ -287,12 +287,14 @@ def test_a_corrupt_event_file_falls_back_to_metrics_or_names_the_run(built, tmp_
 
 
 def test_a_missing_run_is_named_by_the_table_rule(built):
-    aggregate = load_script(built / "workflow/scripts/aggregate.py")
+    from linked_neurons.analysis.units import MissingRunError
+    from linked_neurons.analysis.units import check_complete
+
     runs = pd.read_csv(built / "results/quick/tables/depth_runs.csv")
     expected = [("depth", "relu", 100), ("depth", "lkrelu", 100)]
-    aggregate.check_complete(runs, expected)
-    with pytest.raises(aggregate.MissingRunError, match="depth: run lkrelu seed 100 is missing"):
-        aggregate.check_complete(runs[runs["variant"] != "lkrelu"], expected)
+    check_complete(runs, expected)
+    with pytest.raises(MissingRunError, match="depth: run lkrelu seed 100 is missing"):
+        check_complete(runs[runs["variant"] != "lkrelu"], expected)
 
 
 def report_contents(path):

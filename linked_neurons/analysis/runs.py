@@ -1,6 +1,6 @@
 """A run's row in a per-run table (results/<scale>/tables/<experiment>_runs.csv)
 or a published value's row: its flags and its status. One definition for the
-article's tables (aggregate.py) and the claims (claims.py).
+article's tables (tables.py) and the claims (claims.py).
 """
 
 import math

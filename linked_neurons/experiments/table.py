@@ -37,7 +37,7 @@ SCALES = ("quick", "paper")
 # identity: its seed, its data, its configuration (and the code it runs,
 # `code_digest`). `seeds` lists the experiment's seeds; a run's own `seed` is
 # identity: two seeds are two runs.
-NAMING_KEYS = ("experiment", "variant", "title", "paper_table", "published", "seeds", "resources",
+NAMING_KEYS = ("experiment", "variant", "title", "paper_table", "published", "layout", "seeds", "resources",
                "checkpoint_seconds", "convergence", "timed", "protocol")
 # The package's files that a training run executes and whose edits can change
 # its numbers (relative to the package). Reading, naming and scheduling code

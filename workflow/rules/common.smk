@@ -110,7 +110,7 @@ except T.ConfigError as error:
 # activations' labels (the table's `activations`) and the code they import
 # (every workflow script, the analysis package, the run summary). Snakemake
 # reruns a job when its script changes, not a module it imports: with this
-# digest in their params, an edited aggregate.py or intervals.py reruns them.
+# digest in their params, an edited tables.py or intervals.py reruns them.
 ANALYSIS_CODE = (
     "workflow/scripts/*.py",
     "linked_neurons/analysis/*.py",

@@ -81,13 +81,16 @@ def gpu_hours(bench, runs):
     return table, totals.to_dict()
 
 
-def time_ratios(bench):
-    """Table 6's time ratios on the benchmark's device (concurrency 1)."""
-    alone = bench[(bench["experiment"] == "resnet50_nobn") & (bench["concurrency"] == 1)]
-    seconds = alone.groupby("variant")["seconds_per_epoch"].median()
-    if "lkrelu_none" not in seconds:
-        return {}
-    return (seconds / seconds["lkrelu_none"]).to_dict()
+def time_ratios(bench, timed):
+    """The timed tables' time ratios on the benchmark's device (concurrency
+    1): `timed` maps each experiment of a `timed` layout to its reference."""
+    out = {}
+    for experiment, reference in timed.items():
+        alone = bench[(bench["experiment"] == experiment) & (bench["concurrency"] == 1)]
+        seconds = alone.groupby("variant")["seconds_per_epoch"].median()
+        if reference in seconds:
+            out.update((seconds / seconds[reference]).to_dict())
+    return out
 
 
 def paper_runs(table):
@@ -108,7 +111,7 @@ def paper_runs(table):
     return runs
 
 
-def render(bench_csv, runs, template, output):
+def render(bench_csv, runs, template, output, timed=None):
     import package  # noqa: F401 (the package's Keras-free modules)
     from latex import template as load_template
 
@@ -120,7 +123,7 @@ def render(bench_csv, runs, template, output):
         table, totals = gpu_hours(bench, runs)
         devices = sorted(bench["device"].unique())
         context = {"measured": True, "rows": table.to_dict("records"), "totals": totals,
-                   "devices": ", ".join(devices), "ratios": time_ratios(bench),
+                   "devices": ", ".join(devices), "ratios": time_ratios(bench, timed or {}),
                    "authors_hours_per_run": AUTHORS_HOURS_PER_RUN}
         logging.info("GPU-hours of the paper scale: %.1f (%s)", totals["hours"], context["devices"])
     atomic_write_text(output, load_template(template).render(**context))
@@ -133,7 +136,10 @@ if __name__ == "__main__" and "snakemake" in globals():
     logs.setup(sm)
     import package  # noqa: F401 (the package's Keras-free modules)
 
+    from linked_neurons.analysis.names import Names
     from linked_neurons.experiments.table import Table
 
+    names = Names(sm.params.table)
+    timed = {e: layout.get("reference") for e, layout in names.layouts.items() if layout["kind"] == "timed"}
     render(sm.input.bench[0] if sm.input.bench else None, paper_runs(Table(sm.params.table)),
-           sm.input.template, sm.output[0])
+           sm.input.template, sm.output[0], timed)

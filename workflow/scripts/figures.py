@@ -6,25 +6,28 @@ import json
 import matplotlib
 
 matplotlib.use("Agg")
-import aggregate  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import package  # noqa: E402,F401 (the package's Keras-free modules)
 import pandas as pd  # noqa: E402
 from logs import setup as setup_logging  # noqa: E402
 
+from linked_neurons.analysis.names import use_table  # noqa: E402
+
 sm = snakemake  # noqa: F821
 setup_logging(sm)
-aggregate.use_table(sm.config["table"])
+names = use_table(sm.config["table"])
 epochs = pd.read_csv(sm.input.epochs)
 runs = pd.read_csv(sm.input.runs)
 # Linked variants are drawn solid (the table's `activations` says which are).
-linked = {variant: aggregate.VOCAB.is_linked(activation)
+linked = {variant: names.vocab.is_linked(activation)
           for variant, activation in zip(runs["variant"], runs["activation"])}
 
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
 for variant, group in epochs.groupby("variant", sort=False):
     curve = group.groupby("epoch")["val_accuracy"].median()
-    style = "-" if linked.get(variant) else ("--" if variant in ("bn", "brn") else ":")
+    # Solid: linked; dashed: a variant that is no activation's (normalized); dotted: single.
+    own = variant.partition("_")[0] in names.vocab.activations
+    style = "-" if linked.get(variant) else (":" if own else "--")
     ax.plot(curve.index, curve.values, style, label=variant)
 ax.set_xlabel("epoch")
 ax.set_ylabel("validation accuracy (median over seeds)")
@@ -61,7 +64,7 @@ dying = {activation[v] for v, series in per_variant.items()
 for variant, series in per_variant.items():
     # A variant with dead units, and each linked one whose base has them
     # (it shows that linking keeps them alive).
-    base = aggregate.VOCAB.base(activation[variant]) if linked.get(variant) else None
+    base = names.vocab.base(activation[variant]) if linked.get(variant) else None
     if activation[variant] not in dying and base not in dying:
         continue
     colour = colours[len(shown) % len(colours)]

@@ -1,7 +1,7 @@
 """Render paper/paper.tex from workflow/templates/paper.tex.j2, and
 paper/numbers.json: every number of the prose with the runs it comes from.
 
-Nothing in the prose is typed: numbers come from aggregate.numbers, the
+Nothing in the prose is typed: numbers come from linked_neurons.analysis.numbers, the
 claims' verdicts and counts from claims.py (results/SCALE/claims.json), the
 method section's list of where this build follows the paper's text or its
 authors' scripts from the experiment table (Table.protocol_differences)."""
@@ -9,12 +9,12 @@ authors' scripts from the experiment table (Table.protocol_differences)."""
 from pathlib import Path
 
 import package  # noqa: F401 (the package's Keras-free modules)
-from aggregate import load_runs
-from aggregate import numbers
-from aggregate import table_builder
-from aggregate import use_table
 from latex import template
 
+from linked_neurons.analysis.names import use_table
+from linked_neurons.analysis.numbers import numbers
+from linked_neurons.analysis.tables import load_runs
+from linked_neurons.analysis.tables import table_builder
 from linked_neurons.experiments.io import atomic_write_json
 from linked_neurons.experiments.io import atomic_write_text
 from linked_neurons.experiments.io import read_json
@@ -39,7 +39,7 @@ def protocol_rows(differences):
 def provenance(experiments, figures):
     """What made each generated table and figure: rule, script, function."""
     rows = [{"output": f"tables/{e}.tex", "rule": "table", "script": "render_table.py",
-             "function": f"aggregate.{table_builder(e).__name__}"} for e in experiments]
+             "function": f"tables.{table_builder(e).__name__}"} for e in experiments]
     rows.append({"output": "tables/claims.tex", "rule": "claims", "script": "claims.py",
                  "function": "claims.evaluate"})
     rows += [{"output": f"figures/{Path(f).name}", "rule": "figures", "script": "figures.py",

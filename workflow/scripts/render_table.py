@@ -1,21 +1,21 @@
 """Render one experiment's table (paper/tables/EXPERIMENT.tex) with Jinja2:
-aggregate.table_builder(EXPERIMENT) builds it from the experiment's per-run table."""
+linked_neurons.analysis.tables builds it by the experiment's layout from the experiment's per-run table."""
 
 import logging
 import sys
 
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
-from aggregate import MissingRunError
-from aggregate import aggregate
-from aggregate import check_complete
-from aggregate import read_published
-from aggregate import table_builder
-from aggregate import use_table
 from latex import made_by
 from latex import template
 from logs import setup as setup_logging
 
+from linked_neurons.analysis.names import use_table
+from linked_neurons.analysis.published import read_published
+from linked_neurons.analysis.tables import aggregate
+from linked_neurons.analysis.tables import table_builder
+from linked_neurons.analysis.units import MissingRunError
+from linked_neurons.analysis.units import check_complete
 from linked_neurons.experiments.io import atomic_write_text
 
 sm = snakemake  # noqa: F821
@@ -32,4 +32,4 @@ published = read_published(sm.params.published_dir) if sm.input.published else N
 table = aggregate(experiment, runs, published)
 atomic_write_text(sm.output[0], template(sm.input.template).render(
     name=experiment, table=table, title=sm.params.title, scale=sm.params.scale,
-    source=made_by("table", "render_table.py", f"aggregate.{table_builder(experiment).__name__}")))
+    source=made_by("table", "render_table.py", f"tables.{table_builder(experiment).__name__}")))

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
-from aggregate import read_published
-from aggregate import units
-from aggregate import use_table
 
+from linked_neurons.analysis.names import names
+from linked_neurons.analysis.names import use_table
+from linked_neurons.analysis.published import read_published
+from linked_neurons.analysis.units import units
 from linked_neurons.experiments.io import atomic_write_text
 
 #: The configuration columns of the runs page, in this order (extract.CONFIG_KEYS).
@@ -226,7 +227,7 @@ def runs_page(runs_by_experiment, published, tables):
             row["best_minus_published"] = None
             if value is not None and not _missing(best):
                 row["best_minus_published"] = float(best) - value
-            if experiment == "resnet50_nobn":
+            if names().kind(experiment) == "timed":
                 row["published_time_ratio"] = ratio
             rows.append(row)
             row["run"] = run["run"]  # the last column
