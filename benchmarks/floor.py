@@ -149,8 +149,8 @@ def main(argv=None):
     import jax
     import keras
 
-    from linked_neurons.experiments.table import Table
-    from linked_neurons.experiments.table import parse_overrides
+    from linked_neurons_core.table import Table
+    from linked_neurons_core.table import parse_overrides
 
     jax.config.update("jax_threefry_partitionable", False)  # as the runs train
     started = time.perf_counter()

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from linked_neurons_core.metrics import pack_correct
+from linked_neurons_core.table import Table
 from test_workflow import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +24,6 @@ aggregate = load_script(SCRIPTS / "aggregate.py")
 latex = load_script(SCRIPTS / "latex.py")
 CLAIMS = claims.load(ROOT / "config" / "claims.yaml")
 THRESHOLDS = CLAIMS["thresholds"]
-pack_correct = load_script(ROOT / "linked_neurons" / "experiments" / "metrics.py").pack_correct
 
 
 N_TEST = 360
@@ -312,8 +313,7 @@ def test_every_claim_of_the_paper_quotes_it_and_none_of_the_project_cites_it():
 
 
 def test_every_unit_a_claim_names_exists_in_the_experiment_table():
-    table = load_script(ROOT / "linked_neurons" / "experiments" / "table.py").Table(
-        ROOT / "config" / "experiments.yaml")
+    table = Table(ROOT / "config" / "experiments.yaml")
     for spec in CLAIMS["claims"]:
         for check in spec["checks"]:
             (name, args), = check.items()
@@ -331,8 +331,7 @@ def test_every_unit_a_claim_names_exists_in_the_experiment_table():
 
 def full_quick_runs(value=0.5):
     """A per-run table of every experiment of the quick scale, one value."""
-    table = load_script(ROOT / "linked_neurons" / "experiments" / "table.py").Table(
-        ROOT / "config" / "experiments.yaml")
+    table = Table(ROOT / "config" / "experiments.yaml")
     out = {}
     for experiment in table.experiments:
         frame = runs(experiment, {v: [value] * 3 for v in table.variants(experiment)},

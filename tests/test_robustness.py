@@ -17,20 +17,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linked_neurons.experiments import io
-from linked_neurons.experiments import lock as lockmod
-from linked_neurons.experiments.io import DamagedFileError
-from linked_neurons.experiments.io import OutputError
-from linked_neurons.experiments.lock import RunLock
-from linked_neurons.experiments.lock import RunLockedError
+from linked_neurons_core import io
+from linked_neurons_core import lock as lockmod
+from linked_neurons_core.io import DamagedFileError
+from linked_neurons_core.io import OutputError
+from linked_neurons_core.lock import RunLock
+from linked_neurons_core.lock import RunLockedError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = ROOT / "linked_neurons" / "experiments"
+CORE = ROOT / "linked_neurons_core"
 COMPILE_PDF = ROOT / "workflow" / "scripts" / "compile_pdf.sh"
 # Child processes load lock.py by path: it needs nothing else (no Keras).
 LOAD_LOCK = (
     "import importlib.util, sys\n"
-    f"spec = importlib.util.spec_from_file_location('lock', {str(EXPERIMENTS / 'lock.py')!r})\n"
+    f"spec = importlib.util.spec_from_file_location('lock', {str(CORE / 'lock.py')!r})\n"
     "lock = importlib.util.module_from_spec(spec)\n"
     "spec.loader.exec_module(lock)\n"
 )
@@ -169,7 +169,7 @@ def test_io_and_lock_need_no_keras():
     code = (
         "import importlib.util, sys\n"
         "for name in ('io', 'lock'):\n"
-        f"    path = {str(EXPERIMENTS)!r} + f'/{{name}}.py'\n"
+        f"    path = {str(CORE)!r} + f'/{{name}}.py'\n"
         "    spec = importlib.util.spec_from_file_location(name, path)\n"
         "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "assert 'keras' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)\n"

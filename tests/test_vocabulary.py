@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.vocabulary import Vocabulary
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import Table
+from linked_neurons_core.vocabulary import Vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_TABLE = ROOT / "linked_neurons" / "experiments" / "experiments.yaml"
+PACKAGE_TABLE = ROOT / "linked_neurons_core" / "experiments.yaml"
 PACKAGE = yaml.safe_load(PACKAGE_TABLE.read_text())
 NAMES = list(PACKAGE["activations"])
 
@@ -82,7 +82,7 @@ def test_an_edit_of_an_activation_entry_is_another_run(tmp_path):
     raw["activations"]["lkgelu"]["policy"] = "minmax"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     after = Table(path).resolve("width", "w50_lkgelu")
-    from linked_neurons.experiments.table import config_digest
+    from linked_neurons_core.table import config_digest
 
     assert config_digest(before) != config_digest(after)
     del raw["activations"]["lkgelu"]["policy"]

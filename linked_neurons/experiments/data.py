@@ -3,7 +3,7 @@
 import numpy as np
 
 from linked_neurons import datasets
-from linked_neurons.experiments.table import ConfigError
+from linked_neurons_core.table import ConfigError
 
 
 def prepare(config):

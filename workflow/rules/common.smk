@@ -1,5 +1,4 @@
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -9,6 +8,9 @@ from pathlib import Path
 
 import yaml
 
+# The checkout's (Snakemake puts the Snakefile's folder first on sys.path);
+# Keras-free, as the DAG needs no Keras: importing it would cost seconds at every start.
+import linked_neurons_core.table
 from snakemake.utils import validate
 
 # `--config 'seeds=[1, 2]'` gives strings (Snakemake reads the values of a
@@ -21,16 +23,6 @@ for _key, _spec in yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"].items
     if _spec.get("type") == "boolean" and str(config.get(_key)).lower() in ("true", "false"):
         config[_key] = str(config[_key]).lower() == "true"
 validate(config, str(CONFIG_SCHEMA))
-
-
-def _load_table_module():
-    # Loaded by path: importing the linked_neurons package would import Keras,
-    # which the DAG does not need and which costs seconds at every start.
-    path = Path(workflow.basedir) / "linked_neurons" / "experiments" / "table.py"
-    spec = importlib.util.spec_from_file_location("linked_neurons_table", path)
-    table_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table_module)
-    return table_module
 
 
 # The training jobs run `python` from PATH: the conda environment's under
@@ -47,7 +39,7 @@ os.environ.update(
     JAX_COMPILATION_CACHE_DIR=config["jax_cache"],
 )
 
-T = _load_table_module()
+T = linked_neurons_core.table
 SCALE = config["scale"]
 EXPERIMENTS = config["experiments"]
 RESULTS = f"results/{SCALE}"
@@ -114,8 +106,8 @@ except T.ConfigError as error:
 ANALYSIS_CODE = (
     "workflow/scripts/*.py",
     "linked_neurons/analysis/*.py",
-    "linked_neurons/experiments/metrics.py",
-    "linked_neurons/experiments/stopping.py",
+    "linked_neurons_core/metrics.py",
+    "linked_neurons_core/stopping.py",
 )
 ANALYSIS_DIGEST = T.digest(
     {
@@ -127,7 +119,7 @@ ANALYSIS_DIGEST = T.digest(
         },
     }
 )
-CODE_DIGEST = T.code_digest(Path(workflow.basedir) / "linked_neurons")
+CODE_DIGEST = T.code_digest(Path(workflow.basedir))
 # What a training job rebuilds its command line from, beside its group key and
 # outputs (workflow/scripts/train.py): in the environment, not in its params,
 # so that labels (a title, the table's path, naming keys) rerun no job.

@@ -23,7 +23,7 @@ import pandas as pd
 
 from linked_neurons.analysis import intervals
 from linked_neurons.analysis import runs as run_rows
-from linked_neurons.experiments.vocabulary import Vocabulary
+from linked_neurons_core.vocabulary import Vocabulary
 
 #: The activations' labels, links and order: the experiment table's
 #: `activations` (`use_table` reads another table's).

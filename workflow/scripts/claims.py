@@ -32,9 +32,9 @@ from aggregate import units
 from linked_neurons.analysis import intervals
 from linked_neurons.analysis import runs as run_rows
 from linked_neurons.datasets import num_classes
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.io import atomic_write_text
-from linked_neurons.experiments.metrics import unpack_correct
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.io import atomic_write_text
+from linked_neurons_core.metrics import unpack_correct
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
@@ -619,7 +619,7 @@ def main(sm):
     from aggregate import load_runs
     from latex import template
 
-    from linked_neurons.experiments.io import atomic_write_with
+    from linked_neurons_core.io import atomic_write_with
 
     logs.setup(sm)
     aggregate.use_table(sm.config["table"])

@@ -112,7 +112,7 @@ def render(bench_csv, runs, template, output):
     import package  # noqa: F401 (the package's Keras-free modules)
     from latex import template as load_template
 
-    from linked_neurons.experiments.io import atomic_write_text
+    from linked_neurons_core.io import atomic_write_text
 
     context = {"measured": False}
     if bench_csv:
@@ -133,7 +133,7 @@ if __name__ == "__main__" and "snakemake" in globals():
     logs.setup(sm)
     import package  # noqa: F401 (the package's Keras-free modules)
 
-    from linked_neurons.experiments.table import Table
+    from linked_neurons_core.table import Table
 
     render(sm.input.bench[0] if sm.input.bench else None, paper_runs(Table(sm.params.table)),
            sm.input.template, sm.output[0])

@@ -15,11 +15,12 @@ from aggregate import table_builder
 from aggregate import use_table
 from latex import template
 
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.io import atomic_write_text
-from linked_neurons.experiments.io import read_json
-from linked_neurons.experiments.provenance import git_commit
-from linked_neurons.experiments.table import Table
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.io import atomic_write_text
+from linked_neurons_core.io import read_json
+from linked_neurons_core.provenance import PACKAGES
+from linked_neurons_core.provenance import git_commit
+from linked_neurons_core.table import Table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +62,7 @@ def main(sm):
     table = Table(sm.params.table)
     protocol = table.protocol_differences(sm.params.scale, sm.params.experiments,
                                           overrides=sm.params.overrides)
-    commit = git_commit(ROOT / "linked_neurons") or "unknown"
+    commit = git_commit([ROOT / name for name in PACKAGES]) or "unknown"
     text = template(sm.input.template).render(
         experiments=sm.params.experiments, scale=sm.params.scale,
         n=n,

@@ -16,7 +16,7 @@ from latex import made_by
 from latex import template
 from logs import setup as setup_logging
 
-from linked_neurons.experiments.io import atomic_write_text
+from linked_neurons_core.io import atomic_write_text
 
 sm = snakemake  # noqa: F821
 setup_logging(sm)
