@@ -28,13 +28,19 @@ validate(config, str(CONFIG_SCHEMA))
 # The training jobs run `python` from PATH: the conda environment's under
 # --sdm conda (Snakemake puts it first), else the one running Snakemake.
 os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)]))
-# What every training job's environment holds, whatever runs it (a local job,
-# or a SLURM job, whose snakemake reads this file again): the checkout whose
-# code it runs, the Keras backend, jax's persistent compilation cache. In the
+# What every job's environment holds, whatever runs it (a local job, or a
+# SLURM job, whose snakemake reads this file again): the checkout whose code it
+# runs (first on PYTHONPATH: the scripts import linked_neurons_core and
+# linked_neurons from it, not from an installed copy, which may be an older
+# one), the Keras backend, jax's persistent compilation cache. In the
 # environment rather than in the rule's command or params, so that changing
 # them (or moving the project) reruns nothing.
 os.environ.update(
     LINKED_NEURONS_WORKFLOW=workflow.basedir,
+    PYTHONPATH=os.pathsep.join(
+        [workflow.basedir]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != workflow.basedir]
+    ),
     KERAS_BACKEND=config["backend"],
     JAX_COMPILATION_CACHE_DIR=config["jax_cache"],
 )

@@ -17,8 +17,6 @@ import re
 import tarfile
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
-
 from linked_neurons_core.io import atomic_write_bytes
 
 #: The commands whose argument is a file the archive must hold, with the

@@ -22,7 +22,6 @@ import logging
 import sys
 
 import aggregate
-import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 import yaml
 from aggregate import depth_label

@@ -109,7 +109,6 @@ def paper_runs(table):
 
 
 def render(bench_csv, runs, template, output):
-    import package  # noqa: F401 (the package's Keras-free modules)
     from latex import template as load_template
 
     from linked_neurons_core.io import atomic_write_text
@@ -131,8 +130,6 @@ if __name__ == "__main__" and "snakemake" in globals():
     import logs
 
     logs.setup(sm)
-    import package  # noqa: F401 (the package's Keras-free modules)
-
     from linked_neurons_core.table import Table
 
     render(sm.input.bench[0] if sm.input.bench else None, paper_runs(Table(sm.params.table)),

@@ -18,7 +18,6 @@ import sys
 import types
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
 from linked_neurons.analysis import runs as run_rows

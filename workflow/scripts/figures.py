@@ -8,7 +8,6 @@ import matplotlib
 matplotlib.use("Agg")
 import aggregate  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-import package  # noqa: E402,F401 (the package's Keras-free modules)
 import pandas as pd  # noqa: E402
 from logs import setup as setup_logging  # noqa: E402
 

@@ -52,8 +52,6 @@ def template(path):
 def made_by(rule, script, function):
     """One line of provenance: the rule, script and function that made an
     output, and the commit of the code (\"-dirty\": with uncommitted changes)."""
-    import package  # noqa: F401 (the package's Keras-free modules)
-
     from linked_neurons_core.provenance import PACKAGES
     from linked_neurons_core.provenance import git_commit
 

@@ -8,7 +8,6 @@ authors' scripts from the experiment table (Table.protocol_differences)."""
 
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
 from aggregate import load_runs
 from aggregate import numbers
 from aggregate import table_builder

@@ -4,7 +4,6 @@ aggregate.table_builder(EXPERIMENT) builds it from the experiment's per-run tabl
 import logging
 import sys
 
-import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 from aggregate import MissingRunError
 from aggregate import aggregate

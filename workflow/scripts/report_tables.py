@@ -22,7 +22,6 @@ import json
 import math
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 from aggregate import read_published
 from aggregate import units
