@@ -97,11 +97,11 @@ class Network:
     def __init__(self, config):
         import jax
 
-        from linked_neurons import datasets
         from linked_neurons.experiments.build import compile_for_training
         from linked_neurons.experiments.data import prepare
         from linked_neurons.experiments.loop import EpochRunner
         from linked_neurons.experiments.models import build_model
+        from linked_neurons_core import datasets
 
         self.config = config
         self.name = f"{config['experiment']}/{config['variant']}"
@@ -149,8 +149,8 @@ def main(argv=None):
     import jax
     import keras
 
-    from linked_neurons.experiments.table import Table
-    from linked_neurons.experiments.table import parse_overrides
+    from linked_neurons_core.table import Table
+    from linked_neurons_core.table import parse_overrides
 
     jax.config.update("jax_threefry_partitionable", False)  # as the runs train
     started = time.perf_counter()

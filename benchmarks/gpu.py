@@ -68,12 +68,12 @@ def measure(experiment, variant, samples, epochs, overrides, ready, go):
     """One worker: warm up, signal `ready`, wait for `go`, time epochs."""
     import numpy as np
 
-    from linked_neurons import datasets
     from linked_neurons.experiments.build import compile_for_training
     from linked_neurons.experiments.data import fit_size
     from linked_neurons.experiments.loop import EpochRunner
     from linked_neurons.experiments.models import build_model
-    from linked_neurons.experiments.table import Table
+    from linked_neurons_core import datasets
+    from linked_neurons_core.table import Table
 
     config = Table().resolve(experiment, variant, "paper", overrides)
     config["seed"] = 0
@@ -169,7 +169,7 @@ def device_name():
 
 def append(path, row):
     """Add `row` to the CSV at `path`, rewriting it atomically."""
-    from linked_neurons.experiments.io import atomic_write_text
+    from linked_neurons_core.io import atomic_write_text
 
     path = Path(path)
     rows = list(csv.DictReader(path.open())) if path.exists() else []
@@ -198,7 +198,7 @@ def main(argv=None):
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    from linked_neurons.experiments.table import parse_overrides
+    from linked_neurons_core.table import parse_overrides
 
     overrides = parse_overrides(args.set)
     if args.worker:
@@ -208,8 +208,8 @@ def main(argv=None):
     runs = [r for r in RUNS if not args.only or r[0] in args.only or "/".join(r) in args.only]
     if not runs:
         parser.error(f"--only {' '.join(args.only)} matches none of the benchmarked runs")
-    from linked_neurons.experiments.table import ConfigError
-    from linked_neurons.experiments.table import Table
+    from linked_neurons_core.table import ConfigError
+    from linked_neurons_core.table import Table
 
     table = Table()
     for experiment, variant in runs:  # a bad --set fails here, not in K workers

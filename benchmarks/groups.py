@@ -78,15 +78,15 @@ def step_times(experiment, variant, sets, steps):
     import jax
     import numpy as np
 
-    from linked_neurons import datasets
     from linked_neurons.experiments.build import build
     from linked_neurons.experiments.build import fresh_values
     from linked_neurons.experiments.data import prepare
     from linked_neurons.experiments.loop import EpochRunner
     from linked_neurons.experiments.loop import SeedsRunner
     from linked_neurons.experiments.rundir import Run
-    from linked_neurons.experiments.table import Table
-    from linked_neurons.experiments.table import parse_overrides
+    from linked_neurons_core import datasets
+    from linked_neurons_core.table import Table
+    from linked_neurons_core.table import parse_overrides
 
     jax.config.update("jax_threefry_partitionable", False)
     config = Table().resolve(experiment, variant, "quick", parse_overrides(sets), seed=100)

@@ -36,7 +36,7 @@ from linked_neurons.experiments.build import compile_for_training  # noqa: E402
 from linked_neurons.experiments.loop import EpochRunner  # noqa: E402
 from linked_neurons.experiments.models import build_model  # noqa: E402
 from linked_neurons.experiments.optimizers import make_optimizer  # noqa: E402
-from linked_neurons.experiments.table import Table  # noqa: E402
+from linked_neurons_core.table import Table  # noqa: E402
 
 VARIANTS = {"BN+ReLU": ("resnet50", "relu"), "LK-ReLU no BN": ("resnet50_nobn", "lkrelu_none")}
 

@@ -120,9 +120,9 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
-    from linked_neurons.experiments.table import ConfigError
-    from linked_neurons.experiments.table import Table
-    from linked_neurons.experiments.table import parse_overrides
+    from linked_neurons_core.table import ConfigError
+    from linked_neurons_core.table import Table
+    from linked_neurons_core.table import parse_overrides
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     logging.getLogger("jax").setLevel(logging.WARNING)  # not "Unable to initialize backend 'tpu'"
@@ -132,13 +132,13 @@ def main(argv=None):
             _list(table, args.experiment, args.scale, args.protocol)
             return 0
         overrides = parse_overrides(args.set)
-        from linked_neurons.datasets import DatasetUnavailableError
-        from linked_neurons.experiments.io import DamagedFileError
-        from linked_neurons.experiments.io import OutputError
-        from linked_neurons.experiments.lock import RunLockedError
         from linked_neurons.experiments.train import Interrupted
         from linked_neurons.experiments.train import describe
         from linked_neurons.experiments.train import train_group
+        from linked_neurons_core.datasets import DatasetUnavailableError
+        from linked_neurons_core.io import DamagedFileError
+        from linked_neurons_core.io import OutputError
+        from linked_neurons_core.lock import RunLockedError
 
         seeds = args.seed or [table.resolve(args.experiment, args.variant, args.scale,
                                             overrides)["seeds"][0]]

@@ -9,12 +9,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-# The whole package, before any test loads a workflow script: those import
-# workflow/scripts/package.py, which registers a bare `linked_neurons` (no
-# layers) when none is imported yet, and a later `import linked_neurons`
-# would get that one (test_claims.py then test_protocol.py, run alone).
-import linked_neurons  # noqa: E402, F401
-
 BACKEND = keras.backend.backend()
 
 

@@ -13,11 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linked_neurons.analysis import claims
-from linked_neurons.analysis import numbers as analysis_numbers
-from linked_neurons.analysis import published as analysis_published
-from linked_neurons.analysis import tables as analysis_tables
-from linked_neurons.analysis import units as analysis_units
+from linked_neurons_core.analysis import claims
+from linked_neurons_core.analysis import numbers as analysis_numbers
+from linked_neurons_core.analysis import published as analysis_published
+from linked_neurons_core.analysis import tables as analysis_tables
+from linked_neurons_core.analysis import units as analysis_units
+from linked_neurons_core.metrics import pack_correct
+from linked_neurons_core.table import Table
 from test_workflow import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +27,6 @@ SCRIPTS = ROOT / "workflow" / "scripts"
 latex = load_script(SCRIPTS / "latex.py")
 CLAIMS = claims.load(ROOT / "config" / "claims.yaml")
 THRESHOLDS = CLAIMS["thresholds"]
-pack_correct = load_script(ROOT / "linked_neurons" / "experiments" / "metrics.py").pack_correct
 
 
 N_TEST = 360
@@ -315,8 +316,7 @@ def test_every_claim_of_the_paper_quotes_it_and_none_of_the_project_cites_it():
 
 
 def test_every_unit_a_claim_names_exists_in_the_experiment_table():
-    table = load_script(ROOT / "linked_neurons" / "experiments" / "table.py").Table(
-        ROOT / "config" / "experiments.yaml")
+    table = Table(ROOT / "config" / "experiments.yaml")
     for spec in CLAIMS["claims"]:
         for check in spec["checks"]:
             (name, args), = check.items()
@@ -334,8 +334,7 @@ def test_every_unit_a_claim_names_exists_in_the_experiment_table():
 
 def full_quick_runs(value=0.5):
     """A per-run table of every experiment of the quick scale, one value."""
-    table = load_script(ROOT / "linked_neurons" / "experiments" / "table.py").Table(
-        ROOT / "config" / "experiments.yaml")
+    table = Table(ROOT / "config" / "experiments.yaml")
     out = {}
     for experiment in table.experiments:
         frame = runs(experiment, {v: [value] * 3 for v in table.variants(experiment)},

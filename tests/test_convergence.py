@@ -1,4 +1,4 @@
-"""A run's status from its history (linked_neurons/experiments/metrics.py):
+"""A run's status from its history (linked_neurons_core/metrics.py):
 converged, still improving, collapsed, stuck, too short or diverged; and the
 epoch that validation chooses, with the test accuracy reported at it."""
 
@@ -6,11 +6,9 @@ import math
 
 import pytest
 
-from test_workflow import ROOT
-from test_workflow import load_script
+from linked_neurons_core import metrics
+from linked_neurons_core import stopping
 
-metrics = load_script(ROOT / "linked_neurons" / "experiments" / "metrics.py")
-stopping = load_script(ROOT / "linked_neurons" / "experiments" / "stopping.py")
 CRITERION = {"window": 5, "min_delta": 0.01, "collapse": 0.1, "stuck_rtol": 1e-6}
 
 

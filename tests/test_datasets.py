@@ -1,4 +1,4 @@
-"""Tests for linked_neurons.datasets.
+"""Tests for linked_neurons_core.datasets.
 
 Every on-disk format is exercised with tiny files written here in the real
 layout (mnist.npz, gzipped IDX, CIFAR python pickles); no test touches the
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linked_neurons import datasets as ds
+from linked_neurons_core import datasets as ds
 
 _REAL_KERAS_LOAD = ds._keras_load
 

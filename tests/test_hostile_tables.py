@@ -23,11 +23,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from linked_neurons import cli
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_TABLE = ROOT / "linked_neurons" / "experiments" / "experiments.yaml"
+PACKAGE_TABLE = ROOT / "linked_neurons_core" / "experiments.yaml"
 # The package's defaults and its smallest experiment (no protocols: they name
 # the other experiments).
 _PACKAGE = yaml.safe_load(PACKAGE_TABLE.read_text())
@@ -116,7 +116,7 @@ def test_the_alias_bomb_costs_no_memory():
 
 
 def load_published():
-    from linked_neurons.analysis import published
+    from linked_neurons_core.analysis import published
 
     return published
 

@@ -24,17 +24,17 @@ import numpy as np
 import pytest
 
 from linked_neurons.experiments import events as eventsmod
-from linked_neurons.experiments import lock as lockmod
 from linked_neurons.experiments import rundir
 from linked_neurons.experiments import train as trainmod
 from linked_neurons.experiments.checkpoint import Checkpoints
-from linked_neurons.experiments.io import OutputError
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.lock import RunLock
-from linked_neurons.experiments.lock import RunLockedError
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.table import fingerprint
+from linked_neurons_core import lock as lockmod
+from linked_neurons_core.io import OutputError
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.lock import RunLock
+from linked_neurons_core.lock import RunLockedError
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import Table
+from linked_neurons_core.table import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 # The smallest run of the table: one epoch of a one-layer network on 64 digits.
@@ -346,20 +346,23 @@ def test_a_timed_run_beside_other_work_is_not_recorded_exclusive(tmp_path):
 
 # --- 8. the code digest covers the code a run executes -----------------------------
 
-# The package's modules that a training run loads and that only read, name,
-# schedule or record, so that an edit to them cannot change a run's numbers:
-# they are not in `table.CODE` (an edit to them does not retrain every run).
+# The modules of linked_neurons and linked_neurons_core that a training run
+# loads and that only read, name, schedule or record, so that an edit to them
+# cannot change a run's numbers: they are not in `table.CODE` (an edit to them
+# does not retrain every run). Paths relative to the folder of both packages.
 NOT_NUMERICS = {
-    "__main__.py", "cli.py",  # the command line
-    "experiments/__init__.py",
-    "experiments/table.py",  # the table: a run's configuration is fingerprinted itself
-    "experiments/io.py", "experiments/lock.py",  # files and the run directory's lock
-    "experiments/rundir.py",  # what a directory holds: finished, resume, refuse
-    "experiments/events.py",  # TensorBoard event files, written from the history
-    "experiments/provenance.py", "experiments/usage.py",  # versions, device, timing
+    "linked_neurons/__main__.py", "linked_neurons/cli.py",  # the command line
+    "linked_neurons/experiments/__init__.py",
+    "linked_neurons/experiments/rundir.py",  # what a directory holds: finished, resume, refuse
+    "linked_neurons/experiments/events.py",  # TensorBoard event files, written from the history
+    "linked_neurons/experiments/usage.py",  # timing
+    "linked_neurons_core/__init__.py",
+    "linked_neurons_core/table.py",  # the table: a run's configuration is fingerprinted itself
+    "linked_neurons_core/io.py", "linked_neurons_core/lock.py",  # files and the run directory's lock
+    "linked_neurons_core/provenance.py",  # versions, device
     # Summaries of a history (early stopping's test, `plateaued`, and the
     # epochs it counts are in stopping.py, which is digested).
-    "experiments/metrics.py",
+    "linked_neurons_core/metrics.py",
 }
 
 
@@ -373,9 +376,11 @@ def test_every_module_a_run_loads_is_in_the_code_digest_or_named_harmless(tmp_pa
         "for mode in ('sequential', 'vmap'):\n"
         "    train_group('width', 'w50_relu', [100, 101], out=sys.argv[1] + '/' + mode + '/{seed}',\n"
         "                overrides=small, mode=mode)\n"
-        "root = Path(linked_neurons.__file__).resolve().parent\n"
-        "files = {str(Path(m.__file__).resolve().relative_to(root)) for m in list(sys.modules.values())\n"
-        "         if getattr(m, '__file__', None) and Path(m.__file__).resolve().is_relative_to(root)}\n"
+        "import linked_neurons_core\n"
+        "roots = {Path(p.__file__).resolve().parent for p in (linked_neurons, linked_neurons_core)}\n"
+        "files = {str(Path(m.__file__).resolve().relative_to(root.parent))\n"
+        "         for m in list(sys.modules.values()) if getattr(m, '__file__', None)\n"
+        "         for root in roots if Path(m.__file__).resolve().is_relative_to(root)}\n"
         "print(json.dumps(sorted(files)))\n"
     )
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -383,13 +388,15 @@ def test_every_module_a_run_loads_is_in_the_code_digest_or_named_harmless(tmp_pa
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = set(json.loads(result.stdout.splitlines()[-1]))
-    from linked_neurons.experiments.table import _package_root
-    from linked_neurons.experiments.table import code_files
+    from linked_neurons_core.table import _source_root
+    from linked_neurons_core.table import code_files
 
-    root = Path(_package_root())
+    root = Path(_source_root())
     digested = {str(p.relative_to(root)) for p in code_files()}
-    assert "experiments/train.py" in loaded and "experiments/epochs.py" in loaded
-    assert "experiments/stopping.py" in digested  # when a run stops is a result
+    assert {"linked_neurons/experiments/train.py", "linked_neurons/experiments/epochs.py",
+            "linked_neurons_core/table.py", "linked_neurons_core/stopping.py"} <= loaded
+    assert "linked_neurons_core/stopping.py" in digested  # when a run stops is a result
+    assert "linked_neurons_core/vocabulary.py" in digested  # how its activations are built
     assert loaded - digested - NOT_NUMERICS == set(), (
         "modules a run executes, neither in table.CODE nor named harmless in NOT_NUMERICS")
     assert not NOT_NUMERICS & digested

@@ -23,7 +23,7 @@ import json
 import keras
 import numpy as np
 from linked_neurons.experiments import losses
-from linked_neurons.experiments.table import Table
+from linked_neurons_core.table import Table
 from linked_neurons.experiments.build import compile_for_training
 
 backend = keras.backend.backend()

@@ -19,10 +19,10 @@ from linked_neurons.experiments.models import build_model
 from linked_neurons.experiments.optimizers import Keras2RMSprop
 from linked_neurons.experiments.optimizers import make_optimizer
 from linked_neurons.experiments.schedules import PaperSchedule
-from linked_neurons.experiments.table import SCALES
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.table import flatten
+from linked_neurons_core.table import SCALES
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import Table
+from linked_neurons_core.table import flatten
 
 TABLE = Table()
 RESNETS = [(e, v) for e in ("resnet50", "resnet50_nobn") for v in TABLE.variants(e)]

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import linked_neurons
-from linked_neurons.experiments import provenance
-from linked_neurons.experiments.provenance import BACKEND_PACKAGES
-from linked_neurons.experiments.provenance import environment
-from linked_neurons.experiments.provenance import git_commit
+from linked_neurons_core import provenance
+from linked_neurons_core.provenance import BACKEND_PACKAGES
+from linked_neurons_core.provenance import environment
+from linked_neurons_core.provenance import git_commit
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 BACKEND_MODULES = {"jax", "jaxlib", "tensorflow", "torch", "openvino"}
@@ -75,7 +75,7 @@ def test_it_never_raises(monkeypatch):
 
 @needs_git
 def test_the_commit_of_this_checkout():
-    here = provenance.PACKAGE_DIR
+    here = provenance.PACKAGE_DIRS[0]
     tracked = subprocess.run(["git", "-C", str(here), "ls-files", "--error-unmatch", "__init__.py"],
                              capture_output=True)
     if tracked.returncode:
@@ -133,6 +133,26 @@ def test_changed_tracked_files_of_the_package_make_it_dirty(checkout):
 
 
 @needs_git
+def test_a_change_to_either_package_makes_the_checkout_dirty(checkout):
+    # The code is two packages, the layers' and linked_neurons_core: a run
+    # records the commit of both (the default, provenance.PACKAGE_DIRS).
+    repo, package = checkout
+    core = repo / "linked_neurons_core"
+    core.mkdir()
+    (core / "__init__.py").write_text("")
+    (core / "table.py").write_text("x = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "core")
+    assert git_commit([package, core]) == head(repo)
+    (core / "table.py").write_text("x = 2\n")
+    assert git_commit([package, core]) == f"{head(repo)}-dirty"
+    assert git_commit(package) == head(repo)  # the layers' package alone is clean
+    # Installed beside an untracked core: not this checkout's code.
+    git(repo, "rm", "-q", "--cached", "-r", "linked_neurons_core")
+    assert git_commit([package, core]) is None
+
+
+@needs_git
 def test_a_package_that_is_not_in_a_checkout_has_none(tmp_path, checkout):
     alone = tmp_path / "site-packages" / "linked_neurons"
     alone.mkdir(parents=True)
@@ -158,7 +178,7 @@ def test_git_variables_of_the_caller_do_not_mislead_it(monkeypatch, tmp_path, ch
 
 def test_no_git_gives_none(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no git on it
-    assert git_commit(provenance.PACKAGE_DIR) is None
+    assert git_commit(provenance.PACKAGE_DIRS) is None
     assert environment()["commit"] is None
 
 
@@ -169,5 +189,5 @@ def test_a_git_that_hangs_gives_none_in_time(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setattr(provenance, "GIT_TIMEOUT", 0.2)
     start = time.monotonic()
-    assert git_commit(provenance.PACKAGE_DIR) is None
+    assert git_commit(provenance.PACKAGE_DIRS) is None
     assert time.monotonic() - start < 5

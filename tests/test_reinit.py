@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from linked_neurons.experiments.table import Table
+from linked_neurons_core.table import Table
 
 
 def bits(a):

@@ -17,22 +17,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linked_neurons.experiments import io
-from linked_neurons.experiments import lock as lockmod
-from linked_neurons.experiments.io import DamagedFileError
-from linked_neurons.experiments.io import OutputError
-from linked_neurons.experiments.lock import RunLock
-from linked_neurons.experiments.lock import RunLockedError
+from linked_neurons_core import io
+from linked_neurons_core import lock as lockmod
+from linked_neurons_core.io import DamagedFileError
+from linked_neurons_core.io import OutputError
+from linked_neurons_core.lock import RunLock
+from linked_neurons_core.lock import RunLockedError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = ROOT / "linked_neurons" / "experiments"
 COMPILE_PDF = ROOT / "workflow" / "scripts" / "compile_pdf.sh"
-# Child processes load lock.py by path: it needs nothing else (no Keras).
+# Child processes import the checkout's lock.py, which needs nothing else (no Keras).
 LOAD_LOCK = (
-    "import importlib.util, sys\n"
-    f"spec = importlib.util.spec_from_file_location('lock', {str(EXPERIMENTS / 'lock.py')!r})\n"
-    "lock = importlib.util.module_from_spec(spec)\n"
-    "spec.loader.exec_module(lock)\n"
+    "import sys\n"
+    f"sys.path.insert(0, {str(ROOT)!r})\n"
+    "from linked_neurons_core import lock\n"
 )
 
 
@@ -165,16 +163,25 @@ def test_a_damaged_json_file_is_named(tmp_path, content, reason):
         io.read_json(tmp_path / "config.json", context="run x")
 
 
-def test_io_and_lock_need_no_keras():
+def test_the_core_imports_no_keras_backend_or_layers():
+    # linked_neurons_core is what the Snakefile and the workflow's light jobs
+    # import: Keras, a backend or the layers' package (which imports Keras)
+    # would cost them seconds each. io and lock need not even NumPy.
     code = (
-        "import importlib.util, sys\n"
-        "for name in ('io', 'lock'):\n"
-        f"    path = {str(EXPERIMENTS)!r} + f'/{{name}}.py'\n"
-        "    spec = importlib.util.spec_from_file_location(name, path)\n"
-        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "assert 'keras' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import linked_neurons_core.io, linked_neurons_core.lock\n"
+        "assert 'numpy' not in sys.modules, 'io and lock import numpy'\n"
+        "import linked_neurons_core.table, linked_neurons_core.metrics, linked_neurons_core.provenance\n"
+        "import linked_neurons_core.vocabulary, linked_neurons_core.stopping, linked_neurons_core.datasets\n"
+        "import linked_neurons_core.analysis.claims, linked_neurons_core.analysis.tables\n"
+        "import linked_neurons_core.analysis.published, linked_neurons_core.analysis.numbers\n"
+        "heavy = {'keras', 'jax', 'tensorflow', 'torch', 'linked_neurons'} & set(sys.modules)\n"
+        "assert not heavy, f'the core imported {sorted(heavy)}'\n"
+        "assert linked_neurons_core.table.__file__.startswith(sys.path[0]), 'not the checkout'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 # --- one trainer per run directory ------------------------------------------

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.table import parse_overrides
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import Table
+from linked_neurons_core.table import parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--set", "epochs=2", "--set", "max_train_samples=256"]

@@ -40,7 +40,7 @@ import numpy as np
 
 from linked_neurons.experiments.loop import EpochRunner
 from linked_neurons.experiments.models import build_model
-from linked_neurons.experiments.table import Table
+from linked_neurons_core.table import Table
 from linked_neurons.experiments.build import compile_for_training
 from linked_neurons.experiments.data import prepare
 

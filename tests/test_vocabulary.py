@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from linked_neurons.analysis import names as naming
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
-from linked_neurons.experiments.vocabulary import Vocabulary
+from linked_neurons_core.analysis import names as naming
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import Table
+from linked_neurons_core.vocabulary import Vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_TABLE = ROOT / "linked_neurons" / "experiments" / "experiments.yaml"
+PACKAGE_TABLE = ROOT / "linked_neurons_core" / "experiments.yaml"
 PACKAGE = yaml.safe_load(PACKAGE_TABLE.read_text())
 NAMES = list(PACKAGE["activations"])
 
@@ -83,7 +83,7 @@ def test_an_edit_of_an_activation_entry_is_another_run(tmp_path):
     raw["activations"]["lkgelu"]["policy"] = "minmax"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     after = Table(path).resolve("width", "w50_lkgelu")
-    from linked_neurons.experiments.table import config_digest
+    from linked_neurons_core.table import config_digest
 
     assert config_digest(before) != config_digest(after)
     del raw["activations"]["lkgelu"]["policy"]
@@ -169,13 +169,15 @@ def test_no_activation_name_is_written_in_the_code_that_runs_the_experiments():
     read names from it (the layer library, linked_neurons/layers, is what the
     table's entries point at, and is not searched)."""
     code = [*(ROOT / "linked_neurons" / "experiments").glob("*.py"),
+            *(ROOT / "linked_neurons_core").glob("**/*.py"),
             *(ROOT / "workflow" / "scripts").glob("*.py"),
             *(ROOT / "workflow" / "rules").glob("*.smk"), ROOT / "Snakefile"]
     quoted = re.compile(r"""["'](%s)["']""".replace("%s", "|".join(map(re.escape, NAMES))))
     found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
              for path in code for number, line in enumerate(path.read_text().splitlines(), 1)
              if quoted.search(line)]
-    schemas = [*(ROOT / "linked_neurons" / "experiments").glob("*.schema.yaml"),
+    assert ROOT / "linked_neurons_core" / "analysis" / "tables.py" in code
+    schemas = [*(ROOT / "linked_neurons_core").glob("*.schema.yaml"),
                *(ROOT / "workflow" / "schemas").glob("*.yaml")]
     found += [f"{path.relative_to(ROOT)}: {value}" for path in schemas
               for value in _strings(yaml.safe_load(path.read_text())) if value in NAMES]
@@ -187,8 +189,9 @@ def test_no_experiment_name_is_written_in_the_analysis():
     experiment's layout from the table: no analysis code tests for an
     experiment's name (the prose's template, paper.tex.j2, is about them)."""
     experiments = list(PACKAGE["experiments"])
-    code = [*(ROOT / "linked_neurons" / "analysis").glob("*.py"),
+    code = [*(ROOT / "linked_neurons_core" / "analysis").glob("*.py"),
             *(ROOT / "workflow" / "scripts").glob("*.py")]
+    assert len(code) > 10 and ROOT / "linked_neurons_core" / "analysis" / "claims.py" in code
     quoted = re.compile(r"""["'](%s)["']""".replace("%s", "|".join(map(re.escape, experiments))))
     found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
              for path in code for number, line in enumerate(path.read_text().splitlines(), 1)

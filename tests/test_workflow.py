@@ -163,7 +163,7 @@ def test_a_template_edit_reruns_rendering_only(copy):
     # A module the analysis scripts import (not a script of a rule) reruns
     # the analysis, and trains nothing.
     template.write_text(template.read_text()[:-1])
-    intervals = copy / "linked_neurons/analysis/intervals.py"
+    intervals = copy / "linked_neurons_core/analysis/intervals.py"
     intervals.write_text(intervals.read_text() + "\n# an edit\n")
     jobs = planned(copy)
     assert {"extract", "table", "claims", "paper"} <= set(jobs) and "train" not in jobs, jobs
@@ -287,8 +287,8 @@ def test_a_corrupt_event_file_falls_back_to_metrics_or_names_the_run(built, tmp_
 
 
 def test_a_missing_run_is_named_by_the_table_rule(built):
-    from linked_neurons.analysis.units import MissingRunError
-    from linked_neurons.analysis.units import check_complete
+    from linked_neurons_core.analysis.units import MissingRunError
+    from linked_neurons_core.analysis.units import check_complete
 
     runs = pd.read_csv(built / "results/quick/tables/depth_runs.csv")
     expected = [("depth", "relu", 100), ("depth", "lkrelu", 100)]

@@ -1,1 +1,2 @@
-"""The experiments of the article: the table, the model builder, the runner."""
+"""The experiments of the article: the model builder and the runner (the
+table they run is linked_neurons_core.table)."""

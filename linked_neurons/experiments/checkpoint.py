@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from linked_neurons.experiments.io import atomic_write_bytes
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.io import read_json
+from linked_neurons_core.io import atomic_write_bytes
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.io import read_json
 
 log = logging.getLogger("linked_neurons.train")
 KEEP = 2

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from linked_neurons import datasets
-from linked_neurons.experiments.table import ConfigError
+from linked_neurons_core import datasets
+from linked_neurons_core.table import ConfigError
 
 
 def prepare(config):

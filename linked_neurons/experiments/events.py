@@ -7,11 +7,11 @@ import time
 import types
 from pathlib import Path
 
-from linked_neurons.experiments.io import OutputError
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.io import read_json
-from linked_neurons.experiments.metrics import TAGS
-from linked_neurons.experiments.table import flatten
+from linked_neurons_core.io import OutputError
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.io import read_json
+from linked_neurons_core.metrics import TAGS
+from linked_neurons_core.table import flatten
 
 #: Where a run directory lists the event files its runs wrote: the only
 #: event files the runner ever deletes (a user's own are left in place).

@@ -10,13 +10,13 @@ from keras import ops
 
 import linked_neurons as ln
 from linked_neurons.experiments import optimizers  # noqa: F401 (registers Keras2RMSprop for checkpoints)
-from linked_neurons.experiments import vocabulary
 from linked_neurons.layers.matmul_conv import MatmulConv2D
+from linked_neurons_core import vocabulary
 
 
 def activation_layer(config, activation, **kwargs):
     """A new layer of `activation`, built from the entry the run carries (its
-    `activations`, the table's entry: linked_neurons/experiments/vocabulary.py)."""
+    `activations`, the table's entry: linked_neurons_core/vocabulary.py)."""
     entry = config["activations"][activation]
     what = f"activation {activation!r}"
     arguments = {arg: config[key] for arg, key in entry.get("arguments", {}).items()}

@@ -9,11 +9,11 @@ import numpy as np
 
 from linked_neurons.experiments.events import Events
 from linked_neurons.experiments.events import delete_recorded_events
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.metrics import pack_correct
 from linked_neurons.experiments.probes import dead_units
 from linked_neurons.experiments.rundir import write_summary
-from linked_neurons.experiments.stopping import plateaued
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.metrics import pack_correct
+from linked_neurons_core.stopping import plateaued
 
 log = logging.getLogger("linked_neurons.train")
 

@@ -10,15 +10,15 @@ from linked_neurons.experiments.checkpoint import Checkpoints
 from linked_neurons.experiments.events import EVENTS_RECORD
 from linked_neurons.experiments.events import delete_recorded_events
 from linked_neurons.experiments.events import recorded_events
-from linked_neurons.experiments.io import OutputError
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.io import read_json
-from linked_neurons.experiments.metrics import summarize
-from linked_neurons.experiments.stopping import finite
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import fingerprint
-from linked_neurons.experiments.table import flatten
-from linked_neurons.experiments.table import training_config
+from linked_neurons_core.io import OutputError
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.io import read_json
+from linked_neurons_core.metrics import summarize
+from linked_neurons_core.stopping import finite
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import fingerprint
+from linked_neurons_core.table import flatten
+from linked_neurons_core.table import training_config
 
 log = logging.getLogger("linked_neurons.train")
 

@@ -9,7 +9,7 @@ Each run writes into its own directory:
   hyperparameters for the HParams dashboard; written with TensorBoard's own
   writer, so no TensorFlow is needed and every Keras backend works;
 - `config.json`, the resolved configuration;
-- `metrics.json`, the run's summary (`linked_neurons.experiments.metrics`),
+- `metrics.json`, the run's summary (`linked_neurons_core.metrics`),
   written atomically and last, with the run's fingerprint (configuration and
   code, `table.fingerprint`): a finished run with the same fingerprint is not
   trained again;
@@ -42,16 +42,16 @@ spans of batches (`signals`: stop-aware), evaluation, `progress.end_epoch`
 import logging
 from pathlib import Path
 
-from linked_neurons import datasets
 from linked_neurons.experiments.data import prepare
-from linked_neurons.experiments.io import read_json
 from linked_neurons.experiments.rundir import Run
 from linked_neurons.experiments.rundir import Timing
 from linked_neurons.experiments.rundir import open_runs
 from linked_neurons.experiments.signals import Interrupted
 from linked_neurons.experiments.signals import StopSignals
-from linked_neurons.experiments.table import ConfigError
-from linked_neurons.experiments.table import Table
+from linked_neurons_core import datasets
+from linked_neurons_core.io import read_json
+from linked_neurons_core.table import ConfigError
+from linked_neurons_core.table import Table
 
 # What other code imports from here (the command line, the tests, the pipeline).
 __all__ = ["GROUP_MODES", "Interrupted", "describe", "run_directory", "train", "train_group"]
@@ -97,7 +97,7 @@ def train_group(experiment, variant, seeds, scale="quick", out=None, overrides=N
     `exclusive`: the scheduler gave this job its device alone (recorded with
     the runs' times). `replace`: retrain a directory that holds a run of
     another configuration or code (the pipeline's reruns) instead of refusing."""
-    from linked_neurons.experiments.lock import RunLock
+    from linked_neurons_core.lock import RunLock
 
     if mode not in GROUP_MODES:
         raise ConfigError(f"unknown group mode {mode!r}: use one of {', '.join(GROUP_MODES)}")
@@ -133,8 +133,8 @@ def _train(runs, mode, exclusive):
     from linked_neurons.experiments.epochs import Sequential
     from linked_neurons.experiments.epochs import Vmapped
     from linked_neurons.experiments.epochs import train_runs
-    from linked_neurons.experiments.provenance import device
-    from linked_neurons.experiments.provenance import environment
+    from linked_neurons_core.provenance import device
+    from linked_neurons_core.provenance import environment
 
     backend = keras.backend.backend()
     if backend == "jax":

@@ -31,12 +31,9 @@ python -m snakemake --profile profiles/slurm --configfile tiny.yaml > snakemake.
 # variant that trains exactly like one of another experiment is that one's
 # (Table 6's BN networks are Table 5's).
 expected=$(python - <<'PY'
-import importlib.util
 import yaml
-# By path, as the Snakefile does: the package would import Keras.
-spec = importlib.util.spec_from_file_location("table", "linked_neurons/experiments/table.py")
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+# The checkout's (this folder is first on sys.path), as the Snakefile's.
+import linked_neurons_core.table as module
 config = {**yaml.safe_load(open("config/config.yaml")), **yaml.safe_load(open("tiny.yaml"))}
 table = module.Table(config["table"])
 overrides = {"protocol": config["protocol"], **module.coerce_overrides(config["set"])}

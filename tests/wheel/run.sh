@@ -43,12 +43,12 @@ say "built $(basename "$wheel") with $(grep -o 'setuptools-[0-9.]*' "$tmp/build.
 
 # Package data: the run schema and the default table, the table the same as the checkout's.
 listing=$("$py" -m zipfile -l "$wheel")
-for data in linked_neurons/experiments/run.schema.yaml linked_neurons/experiments/experiments.yaml; do
+for data in linked_neurons_core/run.schema.yaml linked_neurons_core/experiments.yaml; do
     grep -q "^$data " <<< "$listing" || fail "$data is not in the wheel"
 done
 "$py" - "$wheel" "$repo/config/experiments.yaml" <<'PY' || fail "the wheel's table is not config/experiments.yaml"
 import sys, zipfile
-packaged = zipfile.ZipFile(sys.argv[1]).read("linked_neurons/experiments/experiments.yaml")
+packaged = zipfile.ZipFile(sys.argv[1]).read("linked_neurons_core/experiments.yaml")
 sys.exit(packaged != open(sys.argv[2], "rb").read())
 PY
 
@@ -91,7 +91,7 @@ grep -q "^width: " "$tmp/list" || fail "linked-neurons list did not list the pac
 import copy
 from importlib import resources
 import yaml
-table = yaml.safe_load(resources.files("linked_neurons.experiments").joinpath("experiments.yaml").read_text())
+table = yaml.safe_load(resources.files("linked_neurons_core").joinpath("experiments.yaml").read_text())
 # A deep copy: PyYAML writes an object met twice as an alias, which tables refuse.
 table["experiments"]["mine"] = {**copy.deepcopy(table["experiments"]["width"]), "title": "my own"}
 open("mine.yaml", "w").write(yaml.safe_dump(table))

@@ -1,5 +1,4 @@
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -9,6 +8,9 @@ from pathlib import Path
 
 import yaml
 
+# The checkout's (Snakemake puts the Snakefile's folder first on sys.path);
+# Keras-free, as the DAG needs no Keras: importing it would cost seconds at every start.
+import linked_neurons_core.table
 from snakemake.utils import validate
 
 # `--config 'seeds=[1, 2]'` gives strings (Snakemake reads the values of a
@@ -23,31 +25,27 @@ for _key, _spec in yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"].items
 validate(config, str(CONFIG_SCHEMA))
 
 
-def _load_table_module():
-    # Loaded by path: importing the linked_neurons package would import Keras,
-    # which the DAG does not need and which costs seconds at every start.
-    path = Path(workflow.basedir) / "linked_neurons" / "experiments" / "table.py"
-    spec = importlib.util.spec_from_file_location("linked_neurons_table", path)
-    table_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table_module)
-    return table_module
-
-
 # The training jobs run `python` from PATH: the conda environment's under
 # --sdm conda (Snakemake puts it first), else the one running Snakemake.
 os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)]))
-# What every training job's environment holds, whatever runs it (a local job,
-# or a SLURM job, whose snakemake reads this file again): the checkout whose
-# code it runs, the Keras backend, jax's persistent compilation cache. In the
+# What every job's environment holds, whatever runs it (a local job, or a
+# SLURM job, whose snakemake reads this file again): the checkout whose code it
+# runs (first on PYTHONPATH: the scripts import linked_neurons_core and
+# linked_neurons from it, not from an installed copy, which may be an older
+# one), the Keras backend, jax's persistent compilation cache. In the
 # environment rather than in the rule's command or params, so that changing
 # them (or moving the project) reruns nothing.
 os.environ.update(
     LINKED_NEURONS_WORKFLOW=workflow.basedir,
+    PYTHONPATH=os.pathsep.join(
+        [workflow.basedir]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != workflow.basedir]
+    ),
     KERAS_BACKEND=config["backend"],
     JAX_COMPILATION_CACHE_DIR=config["jax_cache"],
 )
 
-T = _load_table_module()
+T = linked_neurons_core.table
 SCALE = config["scale"]
 EXPERIMENTS = config["experiments"]
 RESULTS = f"results/{SCALE}"
@@ -113,9 +111,9 @@ except T.ConfigError as error:
 # digest in their params, an edited tables.py or intervals.py reruns them.
 ANALYSIS_CODE = (
     "workflow/scripts/*.py",
-    "linked_neurons/analysis/*.py",
-    "linked_neurons/experiments/metrics.py",
-    "linked_neurons/experiments/stopping.py",
+    "linked_neurons_core/analysis/*.py",
+    "linked_neurons_core/metrics.py",
+    "linked_neurons_core/stopping.py",
 )
 ANALYSIS_DIGEST = T.digest(
     {
@@ -127,7 +125,7 @@ ANALYSIS_DIGEST = T.digest(
         },
     }
 )
-CODE_DIGEST = T.code_digest(Path(workflow.basedir) / "linked_neurons")
+CODE_DIGEST = T.code_digest(Path(workflow.basedir))
 # What a training job rebuilds its command line from, beside its group key and
 # outputs (workflow/scripts/train.py): in the environment, not in its params,
 # so that labels (a title, the table's path, naming keys) rerun no job.

@@ -17,9 +17,7 @@ import re
 import tarfile
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
-
-from linked_neurons.experiments.io import atomic_write_bytes
+from linked_neurons_core.io import atomic_write_bytes
 
 #: The commands whose argument is a file the archive must hold, with the
 #: extensions LaTeX tries when the argument has none.

@@ -1,21 +1,20 @@
 """The claims rule: judge config/claims.yaml on the build's per-run tables and
-the published values (linked_neurons.analysis.claims), and write
+the published values (linked_neurons_core.analysis.claims), and write
 results/SCALE/claims.json, paper/tables/claims.tex and the forest plot."""
 
 import logging
 import sys
 
 import logs
-import package  # noqa: F401 (the package's Keras-free modules)
 from latex import template
 
-from linked_neurons.analysis import claims
-from linked_neurons.analysis.names import use_table
-from linked_neurons.analysis.published import read_published
-from linked_neurons.analysis.tables import load_runs
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.io import atomic_write_text
-from linked_neurons.experiments.io import atomic_write_with
+from linked_neurons_core.analysis import claims
+from linked_neurons_core.analysis.names import use_table
+from linked_neurons_core.analysis.published import read_published
+from linked_neurons_core.analysis.tables import load_runs
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.io import atomic_write_text
+from linked_neurons_core.io import atomic_write_with
 
 log = logging.getLogger("claims")
 

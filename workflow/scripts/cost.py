@@ -112,10 +112,9 @@ def paper_runs(table):
 
 
 def render(bench_csv, runs, template, output, timed=None):
-    import package  # noqa: F401 (the package's Keras-free modules)
     from latex import template as load_template
 
-    from linked_neurons.experiments.io import atomic_write_text
+    from linked_neurons_core.io import atomic_write_text
 
     context = {"measured": False}
     if bench_csv:
@@ -134,10 +133,9 @@ if __name__ == "__main__" and "snakemake" in globals():
     import logs
 
     logs.setup(sm)
-    import package  # noqa: F401 (the package's Keras-free modules)
 
-    from linked_neurons.analysis.names import Names
-    from linked_neurons.experiments.table import Table
+    from linked_neurons_core.analysis.names import Names
+    from linked_neurons_core.table import Table
 
     names = Names(sm.params.table)
     timed = {e: layout.get("reference") for e, layout in names.layouts.items() if layout["kind"] == "timed"}

@@ -18,16 +18,15 @@ import sys
 import types
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
-from linked_neurons.analysis import runs as run_rows
-from linked_neurons.experiments import metrics as run_summary
-from linked_neurons.experiments.io import DamagedFileError
-from linked_neurons.experiments.io import atomic_write_text
-from linked_neurons.experiments.io import read_json
-from linked_neurons.experiments.metrics import TAGS
-from linked_neurons.experiments.table import config_digest
+from linked_neurons_core import metrics as run_summary
+from linked_neurons_core.analysis import runs as run_rows
+from linked_neurons_core.io import DamagedFileError
+from linked_neurons_core.io import atomic_write_text
+from linked_neurons_core.io import read_json
+from linked_neurons_core.metrics import TAGS
+from linked_neurons_core.table import config_digest
 
 #: What a table says of the configuration its runs were trained with.
 CONFIG_KEYS = ("activation", "normalization", "width_multiplier", "width_scale", "filters",

@@ -7,11 +7,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import package  # noqa: E402,F401 (the package's Keras-free modules)
 import pandas as pd  # noqa: E402
 from logs import setup as setup_logging  # noqa: E402
 
-from linked_neurons.analysis.names import use_table  # noqa: E402
+from linked_neurons_core.analysis.names import use_table  # noqa: E402
 
 sm = snakemake  # noqa: F821
 setup_logging(sm)

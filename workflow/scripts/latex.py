@@ -52,9 +52,9 @@ def template(path):
 def made_by(rule, script, function):
     """One line of provenance: the rule, script and function that made an
     output, and the commit of the code (\"-dirty\": with uncommitted changes)."""
-    import package  # noqa: F401 (the package's Keras-free modules)
+    from linked_neurons_core.provenance import PACKAGES
+    from linked_neurons_core.provenance import git_commit
 
-    from linked_neurons.experiments.provenance import git_commit
-
-    commit = git_commit(Path(__file__).resolve().parents[2] / "linked_neurons") or "unknown"
+    root = Path(__file__).resolve().parents[2]
+    commit = git_commit([root / name for name in PACKAGES]) or "unknown"
     return f"made by rule {rule}, workflow/scripts/{script}, {function}, at commit {commit}"

@@ -1,25 +1,25 @@
 """Render paper/paper.tex from workflow/templates/paper.tex.j2, and
 paper/numbers.json: every number of the prose with the runs it comes from.
 
-Nothing in the prose is typed: numbers come from linked_neurons.analysis.numbers, the
+Nothing in the prose is typed: numbers come from linked_neurons_core.analysis.numbers, the
 claims' verdicts and counts from claims.py (results/SCALE/claims.json), the
 method section's list of where this build follows the paper's text or its
 authors' scripts from the experiment table (Table.protocol_differences)."""
 
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
 from latex import template
 
-from linked_neurons.analysis.names import use_table
-from linked_neurons.analysis.numbers import numbers
-from linked_neurons.analysis.tables import load_runs
-from linked_neurons.analysis.tables import table_builder
-from linked_neurons.experiments.io import atomic_write_json
-from linked_neurons.experiments.io import atomic_write_text
-from linked_neurons.experiments.io import read_json
-from linked_neurons.experiments.provenance import git_commit
-from linked_neurons.experiments.table import Table
+from linked_neurons_core.analysis.names import use_table
+from linked_neurons_core.analysis.numbers import numbers
+from linked_neurons_core.analysis.tables import load_runs
+from linked_neurons_core.analysis.tables import table_builder
+from linked_neurons_core.io import atomic_write_json
+from linked_neurons_core.io import atomic_write_text
+from linked_neurons_core.io import read_json
+from linked_neurons_core.provenance import PACKAGES
+from linked_neurons_core.provenance import git_commit
+from linked_neurons_core.table import Table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def main(sm):
     table = Table(sm.params.table)
     protocol = table.protocol_differences(sm.params.scale, sm.params.experiments,
                                           overrides=sm.params.overrides)
-    commit = git_commit(ROOT / "linked_neurons") or "unknown"
+    commit = git_commit([ROOT / name for name in PACKAGES]) or "unknown"
     text = template(sm.input.template).render(
         experiments=sm.params.experiments, scale=sm.params.scale,
         n=n,

@@ -1,22 +1,22 @@
 """Render one experiment's table (paper/tables/EXPERIMENT.tex) with Jinja2:
-linked_neurons.analysis.tables builds it by the experiment's layout from the experiment's per-run table."""
+linked_neurons_core.analysis.tables builds it, by the experiment's layout,
+from the experiment's per-run table."""
 
 import logging
 import sys
 
-import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 from latex import made_by
 from latex import template
 from logs import setup as setup_logging
 
-from linked_neurons.analysis.names import use_table
-from linked_neurons.analysis.published import read_published
-from linked_neurons.analysis.tables import aggregate
-from linked_neurons.analysis.tables import table_builder
-from linked_neurons.analysis.units import MissingRunError
-from linked_neurons.analysis.units import check_complete
-from linked_neurons.experiments.io import atomic_write_text
+from linked_neurons_core.analysis.names import use_table
+from linked_neurons_core.analysis.published import read_published
+from linked_neurons_core.analysis.tables import aggregate
+from linked_neurons_core.analysis.tables import table_builder
+from linked_neurons_core.analysis.units import MissingRunError
+from linked_neurons_core.analysis.units import check_complete
+from linked_neurons_core.io import atomic_write_text
 
 sm = snakemake  # noqa: F821
 setup_logging(sm)

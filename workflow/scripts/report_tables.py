@@ -22,14 +22,13 @@ import json
 import math
 from pathlib import Path
 
-import package  # noqa: F401 (the package's Keras-free modules)
 import pandas as pd
 
-from linked_neurons.analysis.names import names
-from linked_neurons.analysis.names import use_table
-from linked_neurons.analysis.published import read_published
-from linked_neurons.analysis.units import units
-from linked_neurons.experiments.io import atomic_write_text
+from linked_neurons_core.analysis.names import names
+from linked_neurons_core.analysis.names import use_table
+from linked_neurons_core.analysis.published import read_published
+from linked_neurons_core.analysis.units import units
+from linked_neurons_core.io import atomic_write_text
 
 #: The configuration columns of the runs page, in this order (extract.CONFIG_KEYS).
 CONFIG_COLUMNS = ("architecture", "activation", "normalization", "width_multiplier",
@@ -55,12 +54,12 @@ COLUMN_HELP = {
     "test_accuracy": "the test accuracy at the epoch of the best validation accuracy (reported)",
     "best_test_accuracy": "the best test accuracy over the epochs (the paper's measure)",
     "status": "converged, still improving, collapsed, stuck, too short or diverged "
-              "(linked_neurons/experiments/metrics.py)",
+              "(linked_neurons_core/metrics.py)",
     "published": "the paper's value for the run's table cell",
     "best_minus_published": "the run's test accuracy minus the published value",
     "published_time_ratio": "the paper's wall-time ratio to LK-ReLU without BN (Table 6)",
     "converged": "whether the run had stopped improving by its last epochs "
-                 "(linked_neurons/experiments/metrics.py)",
+                 "(linked_neurons_core/metrics.py)",
     "convergence": "why the run counts as converged or not",
     "diverged": "whether the run's loss became NaN or infinite",
     "diverged_epoch": "the epoch at which it did",

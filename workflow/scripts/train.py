@@ -55,7 +55,7 @@ def pipeline_arguments(argv, environ=os.environ):
                "--group-mode", args.group_mode, "--replace"]
     if args.exclusive:
         command.append("--exclusive")
-    from linked_neurons.experiments.table import flatten  # after UNUSED is marked absent
+    from linked_neurons_core.table import flatten  # after UNUSED is marked absent
 
     for key, value in flatten(settings.get("overrides") or {}).items():
         command += ["--set", f"{key}={json.dumps(value)}"]

@@ -20,10 +20,10 @@ table cell's runs) are named. Its `kind`:
 variants that are not an activation's.
 """
 
-from linked_neurons.experiments.table import default_table_path
-from linked_neurons.experiments.table import load_yaml
-from linked_neurons.experiments.table import merge
-from linked_neurons.experiments.vocabulary import Vocabulary
+from linked_neurons_core.table import default_table_path
+from linked_neurons_core.table import load_yaml
+from linked_neurons_core.table import merge
+from linked_neurons_core.vocabulary import Vocabulary
 
 KINDS = ("variants", "grid", "max_median", "linking", "best_policy", "timed")
 

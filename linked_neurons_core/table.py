@@ -14,7 +14,7 @@ configuration merged without the protocol (overrides included), so rules
 select by the variant's keys; its `set` then wins over the variant and loses
 to the overrides. `Table.protocol_differences` lists what a protocol changes.
 
-No Keras here: the Snakefile loads this file by path.
+No Keras here, as nowhere in linked_neurons_core: the Snakefile imports it.
 """
 
 import copy
@@ -29,7 +29,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from linked_neurons.experiments import vocabulary
+from linked_neurons_core import vocabulary
 
 SCALES = ("quick", "paper")
 # What names, schedules or judges a run without changing what it computes (a
@@ -39,32 +39,34 @@ SCALES = ("quick", "paper")
 # identity: two seeds are two runs.
 NAMING_KEYS = ("experiment", "variant", "title", "paper_table", "published", "layout", "seeds", "resources",
                "checkpoint_seconds", "convergence", "timed", "protocol")
-# The package's files that a training run executes and whose edits can change
-# its numbers (relative to the package). Reading, naming and scheduling code
-# (this table, the CLI, file and lock helpers) is not here; tests/test_identity.py
-# names it and checks that every module a run loads is one or the other.
+# The files that a training run executes and whose edits can change its
+# numbers, in linked_neurons/ and linked_neurons_core/ (relative to the folder
+# that holds both: the checkout, or site-packages). Reading, naming and
+# scheduling code (this table, the CLI, file and lock helpers) is not here;
+# tests/test_identity.py names it and checks that every module a run loads is
+# one or the other.
 CODE = (
-    "__init__.py",
-    "activations.py",
-    "datasets.py",
-    "layers/*.py",
-    "experiments/models.py",
-    "experiments/vocabulary.py",
-    "experiments/train.py",
-    "experiments/data.py",
-    "experiments/build.py",
-    "experiments/reinit.py",
-    "experiments/seeding.py",
-    "experiments/epochs.py",
-    "experiments/signals.py",
-    "experiments/progress.py",
-    "experiments/probes.py",
-    "experiments/loop.py",
-    "experiments/losses.py",
-    "experiments/optimizers.py",
-    "experiments/schedules.py",
-    "experiments/checkpoint.py",
-    "experiments/stopping.py",
+    "linked_neurons/__init__.py",
+    "linked_neurons/activations.py",
+    "linked_neurons_core/datasets.py",
+    "linked_neurons/layers/*.py",
+    "linked_neurons/experiments/models.py",
+    "linked_neurons/experiments/train.py",
+    "linked_neurons/experiments/data.py",
+    "linked_neurons/experiments/build.py",
+    "linked_neurons/experiments/reinit.py",
+    "linked_neurons/experiments/seeding.py",
+    "linked_neurons/experiments/epochs.py",
+    "linked_neurons/experiments/signals.py",
+    "linked_neurons/experiments/progress.py",
+    "linked_neurons/experiments/probes.py",
+    "linked_neurons/experiments/loop.py",
+    "linked_neurons/experiments/losses.py",
+    "linked_neurons/experiments/optimizers.py",
+    "linked_neurons/experiments/schedules.py",
+    "linked_neurons/experiments/checkpoint.py",
+    "linked_neurons_core/vocabulary.py",
+    "linked_neurons_core/stopping.py",
 )
 # The protocol of the paper's text, against which others are compared.
 TEXT = "text"
@@ -76,12 +78,8 @@ MAX_GRID = 1000
 
 
 def _package_file(name):
-    """A data file of this package: through importlib.resources where the
-    package is installed; beside this file when the Snakefile loads it by path
-    (no package, so importlib.resources cannot name one)."""
-    if __package__:
-        return resources.files(__package__).joinpath(name)
-    return Path(__file__).with_name(name)
+    """A data file of this package (importlib.resources: wherever it is installed)."""
+    return resources.files(__package__).joinpath(name)
 
 
 # Package data, as is the default table: found where the package is installed.
@@ -591,25 +589,27 @@ def config_digest(config):
     return digest(training_config(config))
 
 
-def _package_root():
+def _source_root():
+    """The folder holding linked_neurons/ and this package: the checkout, or site-packages."""
     return Path(__file__).resolve().parents[1]
 
 
-def code_files(package=None):
-    package = Path(package or _package_root())
+def code_files(root=None):
+    root = Path(root or _source_root())
     files = set()
     for pattern in CODE:
-        files.update(package.glob(pattern))
+        files.update(root.glob(pattern))
     return sorted(files)
 
 
-def code_digest(package=None):
+def code_digest(root=None):
     """A digest of the contents of the code a run executes (paths relative to
-    the package, so a moved or copied project has the same digest)."""
-    package = Path(package or _package_root())
+    `root`, the folder of both packages, so a moved or copied project has the
+    same digest)."""
+    root = Path(root or _source_root())
     sha = hashlib.sha256()
-    for path in code_files(package):
-        sha.update(str(path.relative_to(package)).encode() + b"\0")
+    for path in code_files(root):
+        sha.update(str(path.relative_to(root)).encode() + b"\0")
         sha.update(path.read_bytes() + b"\0")
     return sha.hexdigest()[:12]
 

@@ -4,7 +4,7 @@ Every claim is a sentence of the paper, quoted with its place (or, marked
 `origin: project`, a hypothesis of this project, never cited to the paper),
 and one or more checks, each a criterion on the table cells ("units") of one
 experiment. Every check is judged from a 95% interval
-(linked_neurons/analysis/intervals.py) that counts both the seeds and the
+(linked_neurons_core/analysis/intervals.py) that counts both the seeds and the
 finite test set: a difference of two units' test accuracies, a unit's
 accuracy against a threshold, or a ratio of training times. *holds*: the
 interval lies on the claimed side; *does not hold*: on the other; otherwise
@@ -23,12 +23,12 @@ import logging
 import pandas as pd
 import yaml
 
-from linked_neurons.analysis import intervals
-from linked_neurons.analysis import names as naming
-from linked_neurons.analysis import runs as run_rows
-from linked_neurons.analysis.units import units
-from linked_neurons.datasets import num_classes
-from linked_neurons.experiments.metrics import unpack_correct
+from linked_neurons_core.analysis import intervals
+from linked_neurons_core.analysis import names as naming
+from linked_neurons_core.analysis import runs as run_rows
+from linked_neurons_core.analysis.units import units
+from linked_neurons_core.datasets import num_classes
+from linked_neurons_core.metrics import unpack_correct
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)

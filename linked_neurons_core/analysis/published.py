@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from linked_neurons.analysis import names as naming
+from linked_neurons_core.analysis import names as naming
 
 
 class PublishedValueError(ValueError):

@@ -37,8 +37,8 @@ import statistics
 
 import numpy as np
 
-from linked_neurons.experiments.stopping import counted
-from linked_neurons.experiments.stopping import diverged_epoch
+from linked_neurons_core.stopping import counted
+from linked_neurons_core.stopping import diverged_epoch
 
 #: The per-epoch values of a history record, also the TensorBoard tags `epoch/<tag>`.
 TAGS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "learning_rate",

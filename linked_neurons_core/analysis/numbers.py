@@ -16,10 +16,10 @@ import json
 
 import pandas as pd
 
-from linked_neurons.analysis import names as naming
-from linked_neurons.analysis import runs as run_rows
-from linked_neurons.analysis.units import stats
-from linked_neurons.analysis.units import units
+from linked_neurons_core.analysis import names as naming
+from linked_neurons_core.analysis import runs as run_rows
+from linked_neurons_core.analysis.units import stats
+from linked_neurons_core.analysis.units import units
 
 
 def _put(n, name, unit_stats):

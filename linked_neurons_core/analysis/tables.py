@@ -1,7 +1,7 @@
 """The article's tables, aggregated from the per-run tables as PROTOCOL.md says.
 
 Each table is built by the function its experiment's layout names (`kind`,
-linked_neurons/analysis/names.py); it returns a grid of cells, each with the
+linked_neurons_core/analysis/names.py); it returns a grid of cells, each with the
 reproduced statistics of a unit (units.py) and, where the paper has one, the
 published value.
 """
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from linked_neurons.analysis import intervals
-from linked_neurons.analysis import names as naming
-from linked_neurons.analysis import runs as run_rows
-from linked_neurons.analysis.units import cell
-from linked_neurons.analysis.units import stats
-from linked_neurons.analysis.units import units
+from linked_neurons_core.analysis import intervals
+from linked_neurons_core.analysis import names as naming
+from linked_neurons_core.analysis import runs as run_rows
+from linked_neurons_core.analysis.units import cell
+from linked_neurons_core.analysis.units import stats
+from linked_neurons_core.analysis.units import units
 
 
 def _pub(published, experiment, unit):

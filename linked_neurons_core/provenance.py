@@ -10,8 +10,8 @@ made a month apart say whether they ran the same software:
 
 Only the backend in use is asked for its version, and without importing
 anything new (the installed distributions' metadata). `commit` is the git
-commit of the checkout the package runs from, "-dirty" when tracked files of
-the package differ from it, None when the package is not in a checkout (an
+commit of the checkout the packages run from, "-dirty" when tracked files of
+linked_neurons/ or linked_neurons_core/ differ from it, None when the package is not in a checkout (an
 installed wheel, even one inside a checkout's virtual environment) or git is
 missing or slow. Nothing here raises: a version that cannot be read is None.
 """
@@ -32,7 +32,9 @@ BACKEND_PACKAGES = {
     "numpy": (),
 }
 GIT_TIMEOUT = 5.0  # seconds, for each of the three git calls
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # linked_neurons/
+# The packages of this code: the layers and the runner, and this one (Keras-free).
+PACKAGES = ("linked_neurons", "linked_neurons_core")
+PACKAGE_DIRS = tuple(Path(__file__).resolve().parents[1] / name for name in PACKAGES)
 
 
 def environment():
@@ -49,9 +51,14 @@ def environment():
     }
 
 
-def git_commit(package_dir=PACKAGE_DIR):
-    """The short hash of HEAD of the checkout that `package_dir` is tracked
-    in, with "-dirty" when tracked files under it have changes; else None."""
+def git_commit(package_dirs=PACKAGE_DIRS):
+    """The short hash of HEAD of the checkout that `package_dirs` (a folder,
+    or folders of one checkout) are tracked in, with "-dirty" when tracked
+    files under them have changes; else None."""
+    if isinstance(package_dirs, (str, os.PathLike)):
+        package_dirs = [package_dirs]
+    here = Path(package_dirs[0])
+    relative = [os.path.relpath(folder, here) for folder in package_dirs]
     # Optional locks off: status must not take index.lock from a developer's git.
     env = {k: v for k, v in os.environ.items()
            if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
@@ -59,16 +66,16 @@ def git_commit(package_dir=PACKAGE_DIR):
 
     def git(*args):
         return subprocess.run(
-            ["git", "-C", str(package_dir), *args],
+            ["git", "-C", str(here), *args],
             capture_output=True, text=True, timeout=GIT_TIMEOUT, check=True,
             stdin=subprocess.DEVNULL, env=env,
         ).stdout.strip()
 
     try:
         # Tracked here: a checkout, not a copy installed somewhere below one.
-        git("ls-files", "--error-unmatch", "--", "__init__.py")
+        git("ls-files", "--error-unmatch", "--", *(os.path.join(r, "__init__.py") for r in relative))
         commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", *relative)
     except (OSError, ValueError, subprocess.SubprocessError):  # no git, not a checkout, too slow
         return None
     return f"{commit}-dirty" if dirty else commit or None

@@ -12,8 +12,8 @@ and the runs that had not converged. The claims judge the same units.
 
 import pandas as pd
 
-from linked_neurons.analysis import names as naming
-from linked_neurons.analysis import runs as run_rows
+from linked_neurons_core.analysis import names as naming
+from linked_neurons_core.analysis import runs as run_rows
 
 
 class MissingRunError(RuntimeError):

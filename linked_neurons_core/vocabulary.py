@@ -29,7 +29,7 @@ import importlib
 
 
 def ConfigError(message):  # noqa: N802 (the table's error; table.py imports this module)
-    from linked_neurons.experiments.table import ConfigError as error
+    from linked_neurons_core.table import ConfigError as error
 
     return error(message)
 
@@ -140,8 +140,8 @@ class Vocabulary:
     def from_table(cls, path=None):
         """The vocabulary of the table at `path` (default: the package's),
         read without resolving its runs."""
-        from linked_neurons.experiments.table import default_table_path
-        from linked_neurons.experiments.table import load_yaml
+        from linked_neurons_core.table import default_table_path
+        from linked_neurons_core.table import load_yaml
 
         path = path or default_table_path()
         raw = load_yaml(path)

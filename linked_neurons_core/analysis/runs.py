@@ -5,7 +5,7 @@ article's tables (tables.py) and the claims (claims.py).
 
 import math
 
-from linked_neurons.experiments.metrics import STATUSES
+from linked_neurons_core.metrics import STATUSES
 
 
 def flag(value):
