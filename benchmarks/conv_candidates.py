@@ -14,9 +14,11 @@ import statistics
 import sys
 import time
 
+from linked_neurons_core.threads import environment as threads_environment
+
 os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("PJRT_NPROC", "1")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+for _key, _value in threads_environment(1).items():  # the training rule's, one thread
+    os.environ.setdefault(_key, _value)
 for _name in ("sklearn", "matplotlib", "pandas"):
     sys.modules.setdefault(_name, None)
 

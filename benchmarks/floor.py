@@ -42,10 +42,11 @@ import sys
 import time
 from pathlib import Path
 
+from linked_neurons_core.threads import environment as threads_environment
+
 os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("PJRT_NPROC", "1")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+for _key, _value in threads_environment(1).items():  # the training rule's, one thread
+    os.environ.setdefault(_key, _value)
 for _name in ("sklearn", "matplotlib", "pandas"):  # what the training job marks absent
     sys.modules.setdefault(_name, None)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

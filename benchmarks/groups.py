@@ -36,17 +36,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from linked_neurons_core.threads import environment as threads_environment  # noqa: E402
+
 VARIANTS = ["depth/lkrelu", "allcnn/relu_fixed", "resnet50/relu"]
 SEEDS = ["100", "101", "102"]
 
 
 def job_env(cache):
     threads = "1"
-    # The rule train's environment (workflow/rules/train.smk): PJRT_NPROC sizes
-    # XLA's thread pools; XLA ignores an `intra_op_parallelism_threads` flag.
+    # The rule train's environment (linked_neurons_core/threads.py).
     return {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-            "OMP_NUM_THREADS": threads, "PJRT_NPROC": threads,
-            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
+            **threads_environment(threads),
             "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
             "PYTHONPATH": str(ROOT)}
 

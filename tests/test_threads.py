@@ -1,8 +1,8 @@
 """A training job uses the threads it declares: no more busy threads than its
 `threads` (workflow/rules/train.smk).
 
-The job's environment is read from the training rule's own shell command, so
-that the test checks what the pipeline runs. A child process with that
+The job's environment is read from the training job's command as a dry run of
+the pipeline prints it, so that the test checks what the pipeline runs. A child process with that
 environment trains the quick depth network with the runner (jax), and samples
 the CPU and runnable time of each of its threads (/proc/self/task/*/stat and
 schedstat) once compiled and warm, and again after a few epochs: XLA's pool
@@ -76,12 +76,17 @@ print(json.dumps({"warm": warm, "end": cpu()}))
 
 
 def job_environment(threads):
-    """The environment variables the training rule's shell sets, for `threads`."""
-    text = (ROOT / "workflow" / "rules" / "train.smk").read_text()
-    shell = text[text.index("shell:"):]
-    shell = "".join(re.findall(r'^\s*"(.*)"\s*$', shell[: shell.index("exec python")], re.M))
+    """The environment variables a training job's shell sets, for `threads`:
+    from the command a dry run of the pipeline prints for a training job."""
+    done = subprocess.run(
+        ["snakemake", "-n", "-p", "--forceall", "--nolock", "--cores", str(threads),
+         "--config", "experiments=[width]", "--set-threads", f"train={threads}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    command = next(line.partition("Shell command:")[2] for line in done.stdout.splitlines()
+                   if "Shell command:" in line and "train.py" in line)
     env = {}
-    for word in shlex.split(shell.replace("{threads}", str(threads))):
+    for word in shlex.split(command):
         key, sep, value = word.partition("=")
         if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
             break

@@ -65,8 +65,8 @@ cd "$WORK"
 # The training environment of the rule train (workflow/rules/train.smk) at the
 # quick scale (threads 1), for the local runs; the same jax compilation cache.
 local_train() {
-    env KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3 OMP_NUM_THREADS=1 \
-        XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PJRT_NPROC=1 \
+    # shellcheck disable=SC2046 # VAR=value words, split on purpose
+    env KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3 $(python -m linked_neurons_core.threads 1) \
         JAX_COMPILATION_CACHE_DIR=results/.jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
         XLA_PYTHON_CLIENT_PREALLOCATE=false \
         python -m linked_neurons train "$@"

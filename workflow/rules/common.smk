@@ -11,6 +11,7 @@ import yaml
 # The checkout's (Snakemake puts the Snakefile's folder first on sys.path);
 # Keras-free, as the DAG needs no Keras: importing it would cost seconds at every start.
 import linked_neurons_core.table
+import linked_neurons_core.threads
 from snakemake.utils import validate
 
 # `--config 'seeds=[1, 2]'` gives strings (Snakemake reads the values of a
@@ -46,6 +47,8 @@ os.environ.update(
 )
 
 T = linked_neurons_core.table
+# A training job's thread environment, for its `threads` (one definition).
+THREAD_ENV = linked_neurons_core.threads.shell_words("{threads}")
 SCALE = config["scale"]
 EXPERIMENTS = config["experiments"]
 RESULTS = f"results/{SCALE}"

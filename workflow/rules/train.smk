@@ -6,8 +6,8 @@
 # A job that fails or is stopped keeps the runs it finished because the
 # profiles set keep-incomplete (Snakemake would delete its new outputs). The
 # trainer is exec'd: a stop signal reaches it, not a shell that dies at once.
-# Threads: PJRT_NPROC sizes XLA's CPU thread pools (XLA has no thread-count
-# flag; tests/test_threads.py checks a job uses its `threads`).
+# Threads: THREAD_ENV (linked_neurons_core/threads.py) keeps a job to its
+# `threads`; tests/test_threads.py checks that it does.
 
 for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
 
@@ -46,8 +46,7 @@ for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
             mode=train_mode,
             exclusive=train_exclusive,
         shell:
-            "TF_CPP_MIN_LOG_LEVEL=3 OMP_NUM_THREADS={threads} "
-            "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PJRT_NPROC={threads} "
+            f"TF_CPP_MIN_LOG_LEVEL=3 {THREAD_ENV} "
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 XLA_PYTHON_CLIENT_PREALLOCATE=false "
             'PYTHONPATH="$LINKED_NEURONS_WORKFLOW${{PYTHONPATH:+:$PYTHONPATH}}" '
             'exec python "$LINKED_NEURONS_WORKFLOW/workflow/scripts/train.py" '

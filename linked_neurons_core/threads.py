@@ -1,0 +1,31 @@
+"""The environment of a training process that keeps to its declared threads.
+
+One definition for the training rule (workflow/rules/train.smk), the SLURM
+time-limit test and the benchmarks. `PJRT_NPROC` sizes XLA's CPU thread
+pools (XLA's `DefaultThreadPoolSize`; XLA has no thread-count flag, and a
+bare `intra_op_parallelism_threads` in `XLA_FLAGS` is silently ignored),
+Eigen's own multi-threading is off, and OpenMP keeps to the same count.
+Set before the backend starts: in the process's environment.
+
+    python -m linked_neurons_core.threads 2   # VAR=value words for `env`
+"""
+
+import shlex
+import sys
+
+
+def environment(threads):
+    """{variable: value} of a process that trains on `threads` threads."""
+    threads = str(threads)
+    return {"OMP_NUM_THREADS": threads, "PJRT_NPROC": threads,
+            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+
+
+def shell_words(threads):
+    """`environment(threads)` as VAR=value words of a shell command."""
+    return " ".join(f"{key}={value if value == '{threads}' else shlex.quote(value)}"
+                    for key, value in environment(threads).items())
+
+
+if __name__ == "__main__":
+    print(shell_words(sys.argv[1] if len(sys.argv) > 1 else 1))
