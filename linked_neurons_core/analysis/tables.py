@@ -123,16 +123,16 @@ def time_ratios(experiment, runs):
     figure the claims judge), and whether every run had its device to itself."""
     found = units(experiment, runs)
     ref = found.get(naming.names().layout(experiment).get("reference"))
+    reference = stats(ref, "wall_seconds")["values"] if ref is not None else []
     out = {}
     for unit, rows in found.items():
-        if ref is None:
+        # The unit's runs (seeds, diverged, not converged) with the ratio as its value.
+        own = stats(rows, "wall_seconds")
+        if not own["values"] or not reference:
             continue
-        a, b = stats(rows, "wall_seconds"), stats(ref, "wall_seconds")
-        if not a["values"] or not b["values"]:
-            continue
-        estimate, low, high = intervals.ratio(a["values"], b["values"])
+        estimate, low, high = intervals.ratio(own["values"], reference)
         exclusive = bool(pd.concat([rows, ref])["device_exclusive"].map(run_rows.flag).all())
-        out[unit] = {**a, "median": estimate, "low": low, "high": high, "values": [estimate],
+        out[unit] = {**own, "median": estimate, "low": low, "high": high, "values": [estimate],
                      "exclusive": exclusive, "published": None}
     return out
 
