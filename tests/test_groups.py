@@ -158,21 +158,29 @@ def test_a_killed_group_resumes_every_run(uninterrupted, tmp_path):
 def test_sigterm_saves_mid_epoch_then_resumes_to_the_same_metrics(uninterrupted, tmp_path):
     whole, _ = uninterrupted
     # Spans of one batch: the signal is answered at the next batch boundary.
-    proc = start(tmp_path, env={"LINKED_NEURONS_STOP_SECONDS": "0.001"})
-    wait_for(proc, lambda: list((tmp_path / "100" / "checkpoint").glob("epoch-0001-*.json")))
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith("linked-neurons: interrupted: SIGTERM: allcnn/lkrelu_step01 seed 100 saved")
-    assert "run the same command again" in last
-    states = sorted((tmp_path / "100" / "checkpoint").glob("*.json"))
-    newest = json.loads(states[-1].read_text())
-    assert newest["step"] > 0, "stopped at a batch boundary inside an epoch"
-    assert not (tmp_path / "100" / "metrics.json").exists()
-    cli("train", *GROUP, "--seed", *map(str, SEEDS), "--out", f"{tmp_path}/{{seed}}", *GROUP_SETS)
+    # It is sent once epoch 1's checkpoint is written; on a loaded machine it
+    # can still arrive before epoch 2's first batch, and the run then stops at
+    # the epoch's boundary (step 0, as it should), which is not the case under
+    # test here: a new group is tried then, three at most (CI met it once).
+    for attempt in range(3):
+        out = tmp_path / f"try{attempt}"
+        proc = start(out, env={"LINKED_NEURONS_STOP_SECONDS": "0.001"})
+        wait_for(proc, lambda out=out: list((out / "100" / "checkpoint").glob("epoch-0001-*.json")))
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("linked-neurons: interrupted: SIGTERM: allcnn/lkrelu_step01 seed 100 saved")
+        assert "run the same command again" in last
+        states = sorted((out / "100" / "checkpoint").glob("*.json"))
+        newest = json.loads(states[-1].read_text())
+        if newest["step"] > 0:
+            break
+    assert newest["step"] > 0, "stopped at a batch boundary inside an epoch (in none of 3 tries)"
+    assert not (out / "100" / "metrics.json").exists()
+    cli("train", *GROUP, "--seed", *map(str, SEEDS), "--out", f"{out}/{{seed}}", *GROUP_SETS)
     for seed in SEEDS:
-        assert_same_run(json.loads((tmp_path / str(seed) / "metrics.json").read_text()), whole[seed])
+        assert_same_run(json.loads((out / str(seed) / "metrics.json").read_text()), whole[seed])
 
 
 def test_a_damaged_newest_checkpoint_resumes_from_the_older_one(uninterrupted, tmp_path):
