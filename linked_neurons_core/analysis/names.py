@@ -25,8 +25,6 @@ from linked_neurons_core.table import load_yaml
 from linked_neurons_core.table import merge
 from linked_neurons_core.vocabulary import Vocabulary
 
-KINDS = ("variants", "grid", "max_median", "linking", "best_policy", "timed")
-
 
 def whole(value):
     """A float that is a whole number as an int (10.0: 10), else the value."""
@@ -60,6 +58,15 @@ class Names:
 
     def label(self, activation):
         return self.vocab.label(activation)
+
+    def by_label(self):
+        """{label: activation}: the table's activations by the label a published table prints."""
+        return {label: name for name, label in self.vocab.labels().items()}
+
+    def linked_of(self, base):
+        """The linked activation built on the single `base` (None if none is)."""
+        vocab = self.vocab
+        return next((a for a in vocab.names if vocab.is_linked(a) and vocab.base(a) == base), None)
 
     def columns(self, runs):
         """The activations of a table's runs, in the experiment table's order."""

@@ -84,7 +84,7 @@ def _grid(experiment, pub, add, names):
     """One column an activation's label; one row a value of the layout's
     `rows` key, in the file's first column (no `rows`: one row)."""
     rows_key = names.layout(experiment).get("rows")
-    by_label = {label: key for key, label in names.vocab.labels().items()}
+    by_label = names.by_label()
     first = pub.frame.columns[0] if rows_key else None
     for line, row in pub.rows():
         keys = {}
@@ -100,7 +100,7 @@ def _grid(experiment, pub, add, names):
 
 def _best_policy(experiment, pub, add, names):
     """One row: one column an activation's label (its best policy's value)."""
-    by_label = {label: key for key, label in names.vocab.labels().items()}
+    by_label = names.by_label()
     line, row = pub.rows()[0]
     for label, activation in pub.activation_columns(by_label).items():
         add(activation, pub.number(line, row, label))
@@ -117,11 +117,10 @@ def _max_median(experiment, pub, add, names):
 def _linking(experiment, pub, add, names):
     """One row a single activation's label (column `activation`), its single,
     sqrt2-wide and linked values in those columns."""
-    vocab = names.vocab
-    by_label = {label: key for key, label in vocab.labels().items()}
+    by_label = names.by_label()
     for line, row in pub.rows():
         base = pub.label(line, "activation", pub.cell(line, row, "activation").strip(), by_label)
-        linked = next((a for a in vocab.names if vocab.is_linked(a) and vocab.base(a) == base), None)
+        linked = names.linked_of(base)
         add(base, pub.number(line, row, "single"))
         add(f"{base}_sqrt2", pub.number(line, row, "sqrt2"))
         if linked is not None:

@@ -42,19 +42,15 @@ def table_grid(experiment, runs, published):
     names = naming.names()
     layout = names.layout(experiment)
     key = layout.get("rows")
-    found = units(experiment, runs)
-    empty = runs.iloc[0:0]
     columns = names.columns(runs)
 
-    def unit_of(rows):
-        return next(iter(units(experiment, rows)), None) if len(rows) else None
-
     def cells(rows):
+        # A cell: the runs of its row and activation, one variant's.
         out = []
         for a in columns:
             sel = _select(rows, activation=a)
-            unit = unit_of(sel)
-            out.append(cell(found.get(unit, empty) if unit else sel, _pub(published, experiment, unit)))
+            variant = sel["variant"].iloc[0] if len(sel) else None
+            out.append(cell(sel, _pub(published, experiment, variant)))
         return out
 
     if key is None:
@@ -80,8 +76,7 @@ def table_max_median(experiment, runs, published):
 
 
 def _linking_units(base):
-    vocab = naming.names().vocab
-    linked = next(a for a in vocab.names if vocab.is_linked(a) and vocab.base(a) == base)
+    linked = naming.names().linked_of(base)
     return (("single", base), ("sqrt2", f"{base}_sqrt2"), ("linked", linked))
 
 
