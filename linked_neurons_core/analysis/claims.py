@@ -213,6 +213,16 @@ def better(spec, ctx):
     return [_better(ctx.unit(e, a), ctx.unit(e, b)) for a, b in spec["pairs"]]
 
 
+def _summarised(verdict, text, pairs):
+    """A claim over pairs: its summary row (the verdict, the text, every pair's
+    runs and flags), then each pair as a part."""
+    summary = {"verdict": verdict, "kind": "summary", "estimate": None, "low": None, "high": None,
+               "tolerance": None, "note": None, "text": text,
+               "runs": sorted({r for c in pairs for r in c["runs"]}),
+               **{k: _flags(pairs, k) for k in FLAGS}}
+    return [summary] + [dict(c, part=True) for c in pairs]
+
+
 def _tally(pairs):
     """(holds, does not hold, inconclusive, not converged) counts."""
     return [sum(c["verdict"] == v for c in pairs) for v in (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)]
@@ -236,12 +246,8 @@ def mostly_better(spec, ctx):
         verdict = NOT_CONVERGED
     else:
         verdict = INCONCLUSIVE
-    summary = {"verdict": verdict, "kind": "summary", "estimate": None, "low": None, "high": None,
-               "tolerance": None, "note": None, "runs": sorted({r for c in pairs for r in c["runs"]}),
-               "text": f"{held} of {len(pairs)} pairs hold (more than {need:g} needed), "
-                       f"{failed} do not, {undecided + unfinished} undecided",
-               **{k: _flags(pairs, k) for k in FLAGS}}
-    return [summary] + [dict(c, part=True) for c in pairs]
+    return _summarised(verdict, f"{held} of {len(pairs)} pairs hold (more than {need:g} needed), "
+                                f"{failed} do not, {undecided + unfinished} undecided", pairs)
 
 
 @check("best")
@@ -350,11 +356,7 @@ def not_always_better(spec, ctx):
     beaten = [c["text"] for c in pairs if c["verdict"] == FAILS]
     text = ("single above linked: " + "; ".join(beaten)) if beaten else \
         f"no pair where single is above linked; linked above single in {held} of {len(pairs)}"
-    summary = {"verdict": verdict, "kind": "summary", "estimate": None, "low": None, "high": None,
-               "tolerance": None, "note": None, "text": text,
-               "runs": sorted({r for c in pairs for r in c["runs"]}),
-               **{k: _flags(pairs, k) for k in FLAGS}}
-    return [summary] + [dict(c, part=True) for c in pairs]
+    return _summarised(verdict, text, pairs)
 
 
 @check("ratio")

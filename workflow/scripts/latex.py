@@ -49,12 +49,17 @@ def template(path):
     return environment(path.parent).get_template(path.name)
 
 
-def made_by(rule, script, function):
-    """One line of provenance: the rule, script and function that made an
-    output, and the commit of the code (\"-dirty\": with uncommitted changes)."""
+def code_commit():
+    """The checkout's commit of the two packages (\"-dirty\": with uncommitted
+    changes), or "unknown" outside a git checkout."""
     from linked_neurons_core.provenance import PACKAGES
     from linked_neurons_core.provenance import git_commit
 
     root = Path(__file__).resolve().parents[2]
-    commit = git_commit([root / name for name in PACKAGES]) or "unknown"
-    return f"made by rule {rule}, workflow/scripts/{script}, {function}, at commit {commit}"
+    return git_commit([root / name for name in PACKAGES]) or "unknown"
+
+
+def made_by(rule, script, function):
+    """One line of provenance: the rule, script and function that made an
+    output, and the commit of the code."""
+    return f"made by rule {rule}, workflow/scripts/{script}, {function}, at commit {code_commit()}"

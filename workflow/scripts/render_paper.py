@@ -8,6 +8,7 @@ authors' scripts from the experiment table (Table.protocol_differences)."""
 
 from pathlib import Path
 
+from latex import code_commit
 from latex import template
 
 from linked_neurons_core.analysis.names import use_table
@@ -17,11 +18,7 @@ from linked_neurons_core.analysis.tables import table_builder
 from linked_neurons_core.io import atomic_write_json
 from linked_neurons_core.io import atomic_write_text
 from linked_neurons_core.io import read_json
-from linked_neurons_core.provenance import PACKAGES
-from linked_neurons_core.provenance import git_commit
 from linked_neurons_core.table import Table
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def protocol_rows(differences):
@@ -61,7 +58,7 @@ def main(sm):
     table = Table(sm.params.table)
     protocol = table.protocol_differences(sm.params.scale, sm.params.experiments,
                                           overrides=sm.params.overrides)
-    commit = git_commit([ROOT / name for name in PACKAGES]) or "unknown"
+    commit = code_commit()
     text = template(sm.input.template).render(
         experiments=sm.params.experiments, scale=sm.params.scale,
         n=n,
