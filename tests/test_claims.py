@@ -349,6 +349,23 @@ def full_quick_runs(value=0.5):
     return out
 
 
+def test_a_grid_cell_of_two_variants_is_refused_by_name_not_pooled():
+    # A user's width grid that also varies the optimizer: two variants per
+    # (filters, activation) cell. Pooled, six seeds would read as one unit's.
+    frame = full_quick_runs()["width"]
+    other = frame[frame["variant"] == "w50_relu"].assign(variant="w50_relu_adam")
+    frame = pd.concat([frame, other], ignore_index=True)
+    with pytest.raises(analysis_tables.LayoutError) as error:
+        analysis_tables.aggregate("width", frame, None)
+    message = str(error.value)
+    assert "\n" not in message
+    for part in ("width", "filters=50", "activation=relu", "w50_relu, w50_relu_adam", "`rows`"):
+        assert part in message, (part, message)
+    # One variant a cell, as the table's own grid: built, each cell its three seeds.
+    table = analysis_tables.aggregate("width", full_quick_runs()["width"], None)
+    assert all(c["n"] == 3 for row in table["rows"] for c in row["cells"])
+
+
 def render_paper(by_experiment, results):
     render = load_script(SCRIPTS / "render_paper.py")
     counts = claims.counts(results)

@@ -19,6 +19,10 @@ from linked_neurons_core.analysis.units import stats
 from linked_neurons_core.analysis.units import units
 
 
+class LayoutError(ValueError):
+    """An experiment's runs do not fit its layout's table."""
+
+
 def _pub(published, experiment, unit):
     if published is None or not len(published):
         return None
@@ -49,8 +53,14 @@ def table_grid(experiment, runs, published):
         out = []
         for a in columns:
             sel = _select(rows, activation=a)
-            variant = sel["variant"].iloc[0] if len(sel) else None
-            out.append(cell(sel, _pub(published, experiment, variant)))
+            variants = list(dict.fromkeys(sel["variant"]))
+            if len(variants) > 1:  # pooled, their seeds would read as one unit's
+                where = "" if key is None else f" {key}={naming.whole(sel[key].iloc[0])}"
+                raise LayoutError(
+                    f"{experiment}: the grid's cell{where} activation={a} holds variants "
+                    f"{', '.join(variants)}: a grid cell is one variant; give the layout a `rows` "
+                    f"key that tells them apart, or use `layout: {{kind: variants}}`")
+            out.append(cell(sel, _pub(published, experiment, variants[0] if variants else None)))
         return out
 
     if key is None:

@@ -12,6 +12,7 @@ from logs import setup as setup_logging
 
 from linked_neurons_core.analysis.names import use_table
 from linked_neurons_core.analysis.published import read_published
+from linked_neurons_core.analysis.tables import LayoutError
 from linked_neurons_core.analysis.tables import aggregate
 from linked_neurons_core.analysis.tables import table_builder
 from linked_neurons_core.analysis.units import MissingRunError
@@ -29,7 +30,11 @@ except MissingRunError as error:
     sys.exit(1)
 experiment = sm.wildcards.experiment
 published = read_published(sm.params.published_dir) if sm.input.published else None
-table = aggregate(experiment, runs, published)
+try:
+    table = aggregate(experiment, runs, published)
+except LayoutError as error:
+    logging.error("%s", error)
+    sys.exit(1)
 atomic_write_text(sm.output[0], template(sm.input.template).render(
     name=experiment, table=table, title=sm.params.title, scale=sm.params.scale,
     source=made_by("table", "render_table.py", f"tables.{table_builder(experiment).__name__}")))
