@@ -23,16 +23,12 @@ sm = snakemake  # noqa: F821
 setup_logging(sm)
 use_table(sm.config["table"])
 runs = pd.read_csv(sm.input.runs)
-try:
-    check_complete(runs, sm.params.expected)
-except MissingRunError as error:
-    logging.error("%s", error)
-    sys.exit(1)
 experiment = sm.wildcards.experiment
 published = read_published(sm.params.published_dir) if sm.input.published else None
 try:
+    check_complete(runs, sm.params.expected)
     table = aggregate(experiment, runs, published)
-except LayoutError as error:
+except (MissingRunError, LayoutError) as error:
     logging.error("%s", error)
     sys.exit(1)
 atomic_write_text(sm.output[0], template(sm.input.template).render(
