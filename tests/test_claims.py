@@ -237,6 +237,25 @@ def test_an_unfinished_run_makes_a_check_not_converged_only_when_it_matters():
     assert verdict == claims.HOLDS and comparisons[0]["not_converged"] == ["single seed 101"]
 
 
+def test_a_verdict_is_not_judged_again_on_one_finished_run():
+    # Two of three seeds still improving: the one finished seed alone would
+    # carry the verdict (the depth BN runs: which seed finishes turns on
+    # rounding, so the same commit held on one machine and not on another).
+    table = runs("width", {"lk": HIGH, "single": LOW})
+    unfinished = (table["variant"] == "single") & (table["seed"] >= 101)
+    table.loc[unfinished, "status"] = "still improving"
+    verdict, comparisons = judge(BETTER, {"width": table})
+    assert verdict == claims.NOT_CONVERGED
+    assert comparisons[0]["not_converged"] == ["single seed 101", "single seed 102"]
+    # Two finished seeds are judged again, and here they agree.
+    table.loc[table["seed"] == 101, "status"] = "converged"
+    assert judge(BETTER, {"width": table})[0] == claims.HOLDS
+    # A unit of one run (the paper scale's single seed) is judged as it is.
+    one = runs("width", {"lk": HIGH[:1], "single": LOW})
+    one.loc[(one["variant"] == "single") & (one["seed"] == 102), "status"] = "still improving"
+    assert judge(BETTER, {"width": one})[0] == claims.HOLDS
+
+
 def test_a_network_that_should_learn_names_its_runs_at_chance_whatever_their_status():
     # Seed 100 plateaued at chance: "converged" by its status, but it never learned.
     table = runs("depth", {"lk": [0.09, 0.92, 0.89], "relu": [0.09] * 3})

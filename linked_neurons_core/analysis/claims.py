@@ -13,7 +13,9 @@ published values (one run each, 10,000 test images: binomial intervals).
 
 A run that was still improving when it stopped (or ran too few epochs) may
 have more to give: a check is *not converged* only when leaving such runs out
-changes its verdict. Stuck runs (their losses did not move) count as they
+changes its verdict, or leaves a unit that lost runs fewer than two finished
+ones (one run is no spread over seeds: which of a network's runs finish can
+turn on rounding, `benchmarks/sensitivity.py`). Stuck runs (their losses did not move) count as they
 are; a check that a network stays at chance accepts them, any other names
 them. Diverged runs never count and are named.
 """
@@ -37,6 +39,9 @@ VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
 FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "diverged")
 #: Statuses of runs that may have more to give: a verdict that needs them is not converged.
 UNFINISHED = ("still improving", "too short")
+#: The fewest finished runs a unit that lost runs must keep for its verdict to
+#: be judged again without them.
+MIN_FINISHED = 2
 KEY = "test_accuracy"
 log = logging.getLogger("claims")
 
@@ -176,12 +181,14 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
 
 def robust(judge_fn, units_):
     """judge_fn(units) -> (verdict, interval): the verdict on every counted
-    run, or NOT_CONVERGED when leaving out the unfinished runs changes it."""
+    run, or NOT_CONVERGED when leaving out the unfinished runs changes it or
+    leaves a unit fewer than MIN_FINISHED runs."""
     verdict, interval = judge_fn(units_)
     finished = [u.finished() for u in units_]
     if all(f is u for f, u in zip(finished, units_)):
         return verdict, interval
-    if any(f is None for f in finished):
+    if any(f is None or (f is not u and len(f.rows) < MIN_FINISHED)
+           for f, u in zip(finished, units_)):
         return NOT_CONVERGED, interval
     again, _ = judge_fn(finished)
     return (verdict if again == verdict else NOT_CONVERGED), interval
