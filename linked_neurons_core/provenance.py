@@ -113,7 +113,8 @@ def _guard(function):
 
 
 def device():
-    """The device a run trains on, in words (recorded as the run's `device`)."""
+    """The device a run trains on, in words (recorded as the run's `device`);
+    a CPU with its model and instruction sets (`cpu()`)."""
     import keras
 
     backend = keras.backend.backend()
@@ -121,12 +122,46 @@ def device():
         import jax
 
         first = jax.devices()[0]
+        if first.platform == "cpu":
+            return f"cpu: {cpu()}"
         return f"{first.platform}: {first.device_kind}"
     if backend == "torch":
         import torch
 
-        return f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"
+        return f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else f"cpu: {cpu()}"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    return f"gpu: {gpus[0].name}" if gpus else "cpu"
+    return f"gpu: {gpus[0].name}" if gpus else f"cpu: {cpu()}"
+
+
+#: The instruction sets that choose XLA's and oneDNN's CPU kernels, widest
+#: first: (cpuinfo flag, name). Kernels of another width round otherwise,
+#: and the runs of networks that rounding moves (benchmarks/sensitivity.py)
+#: then differ, as they do between this machine and one with AVX2 only.
+VECTOR_ISAS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2"),
+               ("sve", "SVE"), ("asimd", "NEON"))
+#: Variables that cap the instruction set oneDNN's kernels use.
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
+def cpu(cpuinfo="/proc/cpuinfo", environ=None):
+    """The CPU in words: its model and its widest vector instruction set (and
+    AMX), e.g. "Intel(R) Xeon(R) Processor (AVX-512, AMX)", with a oneDNN cap
+    of the environment; from `cpuinfo` (Linux), else what `platform` knows.
+    Never raises."""
+    environ = os.environ if environ is None else environ
+    fields = {}
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+    except OSError:
+        pass
+    model = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    isas = [name for flag, name in VECTOR_ISAS if flag in flags][:1]
+    isas += ["AMX"] if "amx_tile" in flags else []
+    caps = [f"{key}={environ[key]}" for key in ISA_CAPS if environ.get(key)]
+    words = ", ".join(isas + caps)
+    return f"{model} ({words})" if words else model

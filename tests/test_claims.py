@@ -359,7 +359,7 @@ def full_quick_runs(value=0.5):
         frame = runs(experiment, {v: [value] * 3 for v in table.variants(experiment)},
                      epochs=10, epochs_run=10, batch_size=32, image_size=8, width_scale=0.25,
                      augment=False, protocol="text", early_stopping=None, stopped_early=False,
-                     params=1000, device="cpu: cpu", train_seconds=5.0,
+                     params=1000, device="cpu: test machine (AVX2)", train_seconds=5.0,
                      dead_layers=0, median_epoch_seconds=0.5)
         configs = {v: table.resolve(experiment, v, "quick") for v in table.variants(experiment)}
         for key in ("activation", "filters", "input_offset"):
@@ -392,7 +392,8 @@ def render_paper(by_experiment, results):
         experiments=list(by_experiment), scale="quick", n=analysis_numbers.numbers(by_experiment),
         claims={"counts": counts, "claims": results}, claim={c["id"]: c for c in results},
         protocol=[], used="text", figures=False, seeds=[100, 101, 102],
-        provenance=render.provenance(list(by_experiment), []), commit="abc")
+        provenance=render.provenance(list(by_experiment), []), commit="abc",
+        devices=render.devices(by_experiment))
 
 
 def test_the_prose_follows_the_results_and_the_verdicts():
@@ -411,6 +412,13 @@ def test_the_prose_follows_the_results_and_the_verdicts():
     assert "Plain ReLU reaches a median accuracy of 0.900" in new
     assert "Plain ReLU reaches a median accuracy of 0.500" in text
     assert "stay at chance: \\emph{does not hold}" in new
+    # The devices the runs trained on; two of them are said to be two.
+    assert "The runs trained on cpu: test machine (AVX2)." in text and "more than one" not in text
+    learned["depth"]["device"] = "cpu: other machine (AVX-512)"
+    two = " ".join(render_paper(learned, flipped).split())
+    devices = latex.tex("cpu: test machine (AVX2); cpu: other machine (AVX-512)")
+    assert f"The runs trained on {devices}." in two
+    assert "They come from more than one device" in two
 
 
 def test_no_number_or_verdict_is_typed_into_the_templates():

@@ -73,6 +73,50 @@ def test_it_never_raises(monkeypatch):
     assert provenance._version("no-such-distribution-here") is None
 
 
+INTEL = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse4_2 avx fma avx2 avx512f avx512bw amx_bf16 amx_tile
+processor\t: 1
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse4_2 avx fma avx2 avx512f avx512bw amx_bf16 amx_tile
+"""
+AMD = """processor\t: 0
+model name\t: AMD EPYC 7B13 64-Core Processor
+flags\t\t: fpu sse4_2 avx fma avx2 vaes
+"""
+ARM = """processor\t: 0
+Features\t: fp asimd evtstrm aes crc32
+CPU implementer\t: 0x41
+"""
+
+
+def test_a_cpu_is_named_with_the_instruction_set_that_chooses_its_kernels(tmp_path, monkeypatch):
+    # XLA's and oneDNN's CPU kernels follow the instruction set, and the runs
+    # that rounding moves differ between an AVX-512 and an AVX2 machine: a
+    # run's device says which it was, and a oneDNN cap that changes it.
+    files = {}
+    for name, text in (("intel", INTEL), ("amd", AMD), ("arm", ARM)):
+        files[name] = tmp_path / name
+        files[name].write_text(text)
+    assert provenance.cpu(files["intel"], {}) == "Intel(R) Xeon(R) Processor (AVX-512, AMX)"
+    assert provenance.cpu(files["amd"], {}) == "AMD EPYC 7B13 64-Core Processor (AVX2)"
+    assert provenance.cpu(files["intel"], {"ONEDNN_MAX_CPU_ISA": "AVX2"}) == \
+        "Intel(R) Xeon(R) Processor (AVX-512, AMX, ONEDNN_MAX_CPU_ISA=AVX2)"
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert provenance.cpu(files["arm"], {}) == "aarch64 (NEON)"
+    assert provenance.cpu(tmp_path / "missing", {}) == "aarch64"
+
+
+def test_a_run_on_the_cpu_records_this_cpu():
+    pytest.importorskip("jax")
+    if keras.backend.backend() != "jax":
+        pytest.skip("the jax backend's device")
+    assert provenance.device() == f"cpu: {provenance.cpu()}"
+    assert provenance.cpu() not in ("", "cpu")
+
+
 @needs_git
 def test_the_commit_of_this_checkout():
     here = provenance.PACKAGE_DIRS[0]

@@ -107,6 +107,13 @@ def test_the_article_is_built_with_every_table_and_run(built):
         table = (built / f"paper/tables/{experiment}.tex").read_text()
         assert "\\toprule" in table and "made by rule table" in table
     assert "<<" not in tex and "<%" not in tex
+    # Which CPU (and instruction set) trained the runs, as each recorded it.
+    from linked_neurons_core.provenance import cpu
+
+    escape = load_script(built / "workflow/scripts/latex.py").tex
+    devices = set(pd.concat(runs.values())["device"])
+    assert devices == {f"cpu: {cpu()}"}
+    assert f"The runs trained on {escape(devices.pop())}." in tex
     numbers = json.loads((built / "paper/numbers.json").read_text())
     assert numbers["runs"]["value"] == len(pd.concat(runs.values())["run"].unique())
     assert all(Path(built / run).is_dir() for run in numbers["depth.relu"]["runs"])

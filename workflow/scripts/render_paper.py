@@ -46,6 +46,17 @@ def provenance(experiments, figures):
     return rows
 
 
+def devices(runs):
+    """The devices the runs trained on, as they recorded them (a CPU with its
+    instruction set: provenance.device), most runs first."""
+    counts = {}
+    for table in runs.values():
+        if "device" in table:
+            for name in table["device"].dropna():
+                counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda name: (-counts[name], name))
+
+
 def main(sm):
     import logs
 
@@ -66,6 +77,7 @@ def main(sm):
         used=sm.params.overrides.get("protocol", "text"),
         figures=bool(sm.input.figures), seeds=sorted({s for r in runs.values() for s in r["seed"]}),
         provenance=provenance(sm.params.experiments, sm.input.figures), commit=commit,
+        devices=devices(runs),
         titles={e: table.resolve(e, table.variants(e)[0], sm.params.scale)["title"]
                 for e in sm.params.experiments},
     )
