@@ -14,11 +14,9 @@ import statistics
 import sys
 import time
 
-from linked_neurons_core.threads import environment as threads_environment
+from linked_neurons_core import threads
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-for _key, _value in threads_environment(1).items():  # the training rule's, one thread
-    os.environ.setdefault(_key, _value)
+threads.keep_to(1)  # the training rule's environment, one thread; jax unless chosen
 for _name in ("sklearn", "matplotlib", "pandas"):
     sys.modules.setdefault(_name, None)
 

@@ -42,11 +42,9 @@ import sys
 import time
 from pathlib import Path
 
-from linked_neurons_core.threads import environment as threads_environment
+from linked_neurons_core import threads
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-for _key, _value in threads_environment(1).items():  # the training rule's, one thread
-    os.environ.setdefault(_key, _value)
+threads.keep_to(1)  # the training rule's environment, one thread; jax unless chosen
 for _name in ("sklearn", "matplotlib", "pandas"):  # what the training job marks absent
     sys.modules.setdefault(_name, None)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -8,8 +8,9 @@ trains it again from the same seed for each kind:
 
   built   as the pipeline trains it;
   again   the same once more: a difference here is nondeterminism;
-  ulp     the first layer's initial kernel moved by one unit in the last place
-          (`np.nextafter`, up), every other value bit for bit as built;
+  ulp     one initial weight, the first of the first layer's kernel, moved
+          up by one unit in the last place (`np.nextafter`), every other
+          value bit for bit as built;
   matmul  `conv_impl: matmul` (MatmulConv2D: the same layer, other rounding);
   avx2    as built, in a process whose oneDNN kernels keep to AVX2
           (ONEDNN_MAX_CPU_ISA=AVX2): on an AVX-512 machine, the run as an
@@ -30,18 +31,18 @@ measurement, not a test: it prints, it asserts nothing.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
-from linked_neurons_core.threads import environment as threads_environment
+from linked_neurons_core import threads
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-for _key, _value in threads_environment(1).items():  # the training rule's, one thread
-    os.environ.setdefault(_key, _value)
+threads.keep_to(1)  # the training rule's environment, one thread; jax unless chosen
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
@@ -52,29 +53,24 @@ OVERRIDES = {"matmul": {"conv_impl": "matmul"}}
 ENVIRONMENTS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
 
 
-class Nudge:
-    """Moves the first initial value of two or more dimensions (the first
-    layer's kernel) of every run one ulp up while `on`: wraps the runner's
-    `fresh_values`, which gives each run its initial state."""
+def nudged(fresh_values, moved):
+    """`fresh_values` (the runner's initial state of a run) with one initial
+    value one ulp up: the first element of the first array of two or more
+    dimensions (the first layer's kernel). `moved` gets the array's shape."""
 
-    def __init__(self):
-        from linked_neurons.experiments import epochs
-
-        self.original, self.on, self.shape = epochs.fresh_values, False, None
-        epochs.fresh_values = self
-
-    def __call__(self, run, *args, **kwargs):
-        values = self.original(run, *args, **kwargs)
-        if not self.on:
-            return values
-        values = list(values)
+    def values(run, *args, **kwargs):
+        values = list(fresh_values(run, *args, **kwargs))
         first = next(i for i, v in enumerate(values) if np.ndim(v) >= 2)
-        values[first] = np.nextafter(values[first], np.float32(np.inf)).astype(values[first].dtype)
-        self.shape = values[first].shape
+        kernel = np.array(values[first], copy=True)
+        kernel.flat[0] = np.nextafter(kernel.flat[0], np.inf, dtype=kernel.dtype)
+        values[first] = kernel
+        moved.append(kernel.shape)
         return values
 
+    return values
 
-def targets(table, names, scale):
+
+def targets(table, names):
     for name in names:
         experiment, _, variant = name.partition("/")
         variants = [variant] if variant else table.variants(experiment)
@@ -112,29 +108,31 @@ def main(argv=None):
     if "built" not in args.kinds:
         parser.error("--kinds needs built: the others are compared with it")
 
+    from linked_neurons.experiments import epochs
     from linked_neurons.experiments.train import train_group
     from linked_neurons_core.provenance import device
     from linked_neurons_core.table import Table
 
     table = Table()
-    nudge = Nudge()
     rows = []
     print(f"device: {device()}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
-        for experiment, variant in targets(table, args.runs, "quick"):
+        for experiment, variant in targets(table, args.runs):
             seeds = args.seeds or table.resolve(experiment, variant, "quick")["seeds"]
-            results, nudge.shape = {}, None
+            results, moved = {}, []
             for kind in args.kinds:
                 if kind in ENVIRONMENTS:
                     results[kind] = in_own_process(kind, f"{experiment}/{variant}", seeds, args.whole)
                     continue
-                nudge.on = kind == "ulp"
                 overrides = {**OVERRIDES.get(kind, {}), **({} if args.whole else {"epochs": 1})}
                 out = Path(scratch) / experiment / variant / kind / "{seed}"
-                results[kind] = [summary(m) for m in
-                                 train_group(experiment, variant, seeds, "quick", out, overrides)]
+                with (mock.patch.object(epochs, "fresh_values", nudged(epochs.fresh_values, moved))
+                      if kind == "ulp" else contextlib.nullcontext()):
+                    trained = train_group(experiment, variant, seeds, "quick", out, overrides)
+                results[kind] = [summary(m) for m in trained]
             for i, seed in enumerate(seeds):
-                row = {"run": f"{experiment}/{variant}/{seed}", "kernel": nudge.shape}
+                row = {"run": f"{experiment}/{variant}/{seed}",
+                       "kernel": list(moved[0]) if moved else None}
                 base = results["built"][i]["loss"]
                 for kind in args.kinds:
                     run = results[kind][i]

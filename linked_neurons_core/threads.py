@@ -10,6 +10,7 @@ Set before the backend starts: in the process's environment.
     python -m linked_neurons_core.threads 2   # VAR=value words for `env`
 """
 
+import os
 import shlex
 import sys
 
@@ -19,6 +20,16 @@ def environment(threads):
     threads = str(threads)
     return {"OMP_NUM_THREADS": threads, "PJRT_NPROC": threads,
             "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+
+
+def keep_to(threads):
+    """Keep this process to `threads` threads, as a training job is: set
+    `environment(threads)` where the environment does not already choose, and
+    the jax backend unless `KERAS_BACKEND` chooses (the benchmarks' start-up).
+    Call it before the backend starts."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    for key, value in environment(threads).items():
+        os.environ.setdefault(key, value)
 
 
 def shell_words(threads):

@@ -118,6 +118,19 @@ def test_the_rule_sets_what_xla_reads():
     assert all(flag.startswith("--") for flag in env["XLA_FLAGS"].split())
 
 
+def test_a_benchmark_keeps_to_the_jobs_threads_unless_told_otherwise(monkeypatch):
+    from linked_neurons_core import threads
+
+    for key in ("KERAS_BACKEND", "OMP_NUM_THREADS", "PJRT_NPROC", "XLA_FLAGS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PJRT_NPROC", "2")  # the user's choice stands
+    threads.keep_to(1)
+    assert os.environ["PJRT_NPROC"] == "2"
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    assert os.environ["XLA_FLAGS"] == threads.environment(1)["XLA_FLAGS"]
+    assert os.environ["KERAS_BACKEND"] == "jax"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: XLA's default pool is one thread")

@@ -6,6 +6,7 @@ claims' verdicts and counts from claims.py (results/SCALE/claims.json), the
 method section's list of where this build follows the paper's text or its
 authors' scripts from the experiment table (Table.protocol_differences)."""
 
+from collections import Counter
 from pathlib import Path
 
 from latex import code_commit
@@ -49,11 +50,8 @@ def provenance(experiments, figures):
 def devices(runs):
     """The devices the runs trained on, as they recorded them (a CPU with its
     instruction set: provenance.device), most runs first."""
-    counts = {}
-    for table in runs.values():
-        if "device" in table:
-            for name in table["device"].dropna():
-                counts[name] = counts.get(name, 0) + 1
+    counts = Counter(name for table in runs.values() if "device" in table
+                     for name in table["device"].dropna())
     return sorted(counts, key=lambda name: (-counts[name], name))
 
 
