@@ -50,16 +50,13 @@ class ClaimError(ValueError):
     """A claim that cannot be judged: it names a unit or experiment that is not there."""
 
 
-def label(experiment, unit, rows=None):
-    """A unit's name as the tables print it (the unit itself if unknown)."""
-    return naming.names().unit_label(experiment, unit, rows)
-
-
 class Unit:
     """A table cell's runs: what the checks read of them."""
 
     def __init__(self, experiment, name, rows, test_size):
-        self.experiment, self.name, self.label = experiment, name, label(experiment, name, rows)
+        # The unit's name as the tables print it (the unit itself if unknown).
+        self.experiment, self.name = experiment, name
+        self.label = naming.names().unit_label(experiment, name, rows)
         rows = rows.copy()
         rows["_status"] = [run_rows.status(r) for _, r in rows.iterrows()] if len(rows) else []
         self.all = rows
