@@ -262,6 +262,11 @@ def test_a_network_that_should_learn_names_its_runs_at_chance_whatever_their_sta
     verdict, comparisons = judge({"id": "x", "checks": [{"learns": {
         "experiment": "depth", "units": ["lk"]}}]}, {"depth": table})
     assert comparisons[0]["at_chance"] == ["lk seed 100"] and comparisons[0]["stuck"] == []
+    # Its seeds split: one at chance, two learned. A unit all at chance does not split.
+    assert comparisons[0]["split"] == ["lk (1 of 3 seeds at chance)"]
+    _, comparisons = judge({"id": "x", "checks": [{"learns": {
+        "experiment": "depth", "units": ["relu"]}}]}, {"depth": table})
+    assert len(comparisons[0]["at_chance"]) == 3 and comparisons[0]["split"] == []
     table["epochs"], table["epochs_run"] = 60, [30, 45, 60] * 2
     table["stopped_early"] = [True, True, False] * 2
     _, comparisons = judge({"id": "x", "checks": [{"learns": {
@@ -270,10 +275,12 @@ def test_a_network_that_should_learn_names_its_runs_at_chance_whatever_their_sta
     _, comparisons = judge({"id": "x", "checks": [{"at_chance": {
         "experiment": "depth", "units": ["relu"]}}]}, {"depth": table})
     assert comparisons[0]["at_chance"] == []  # how the failing network fails: not named
+    assert comparisons[0]["split"] == []
     result, = claims.evaluate({**CLAIMS, "claims": [{
         "id": "x", "source": "s", "claim": "c", "checks": [{"learns": {
             "experiment": "depth", "units": ["lk"]}}]}]}, {"depth": table})
     assert result["at_chance"] == ["lk seed 100 (early-stopped at epoch 30 of 60)"]
+    assert result["split"] == ["lk (1 of 3 seeds at chance)"]
 
 
 def test_stuck_runs_count_as_failing_at_chance_and_are_named_elsewhere():
@@ -419,6 +426,29 @@ def test_the_prose_follows_the_results_and_the_verdicts():
     devices = latex.tex("cpu: test machine (AVX2); cpu: other machine (AVX-512)")
     assert f"The runs trained on {devices}." in two
     assert "They come from more than one device" in two
+
+
+def test_a_cell_whose_seeds_split_between_chance_and_learning_is_called_a_draw():
+    # Depth LK-ReLU: one seed at chance, two learned (rounding decides which
+    # side a run of the 51-layer network takes). The prose says the median is
+    # the side most seeds took; a build whose cells do not split says nothing.
+    by_experiment = full_quick_runs(0.9)
+    whole = " ".join(render_paper(by_experiment, claims.evaluate(CLAIMS, by_experiment)).split())
+    assert "split between chance and learning" not in whole
+    depth = by_experiment["depth"]
+    depth.loc[(depth["variant"] == "lkrelu") & (depth["seed"] == 101), "test_accuracy"] = 0.09
+    results = claims.evaluate(CLAIMS, by_experiment)
+    learn = next(c for c in results if c["id"] == "depth_learn")
+    assert learn["split"] == ["LK-ReLU (1 of 3 seeds at chance)"]
+    assert learn["at_chance"] == ["LK-ReLU seed 101"]
+    text = " ".join(render_paper(by_experiment, results).split())
+    cell = latex.tex("LK-ReLU (1 of 3 seeds at chance)")
+    assert ("In 1 table cell whose network should learn, the seeds split between chance and "
+            f"learning ({cell})") in text
+    assert f"The seeds of {cell} split between chance and learning" in text
+    table = latex.template(ROOT / "workflow/templates/claims.tex.j2").render(
+        claims=results, scale="quick")
+    assert f"Seeds split between chance and learning: {cell}" in table
 
 
 def test_no_number_or_verdict_is_typed_into_the_templates():

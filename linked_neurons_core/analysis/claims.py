@@ -35,8 +35,9 @@ from linked_neurons_core.metrics import unpack_correct
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
 #: The runs a comparison names, by what is wrong with them (a run at chance
-#: is named only by a check that needs its network to learn).
-FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "diverged")
+#: is named only by a check that needs its network to learn), and the units
+#: whose seeds split: some at chance, some learned.
+FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "split", "diverged")
 #: Statuses of runs that may have more to give: a verdict that needs them is not converged.
 UNFINISHED = ("still improving", "too short")
 #: The fewest finished runs a unit that lost runs must keep for its verdict to
@@ -156,9 +157,11 @@ class Context:
 
 
 def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=None, kind="difference",
-               note=None, name_stuck=True, at_chance=()):
+               note=None, name_stuck=True, at_chance=(), split=()):
     """One judged comparison; `interval` and `reference` (and the
-    equivalence `tolerance`) are what the forest plot draws, `what` its row."""
+    equivalence `tolerance`) are what the forest plot draws, `what` its row.
+    `split`: its units whose seeds fell on both sides of chance, each as
+    "LABEL (K of N seeds at chance)"."""
     joiner = " / " if kind == "ratio" else " vs "
     what = joiner.join(u.label for u in units_)
     flagged = {status: [n for u in units_ for n in u.named(status)]
@@ -173,6 +176,7 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
             "collapsed": flagged["collapsed"],
             "stuck": flagged["stuck"] if name_stuck else [],
             "at_chance": list(at_chance),
+            "split": list(split),
             "diverged": flagged["diverged"]}
 
 
@@ -302,8 +306,12 @@ def _threshold(spec, ctx, above, margin, name_stuck):
         text = f"{u.label} {_fmt(interval, signed=False)} ({'>' if above else '<'} {bound:.2f})"
         stayed = [f"{u.label} seed {int(r['seed'])}" + _stopped(r) for _, r in u.rows.iterrows()
                   if r[KEY] < at_chance] if at_chance is not None and len(u.rows) else []
+        # Seeds on both sides: the unit's median is the side most of them took.
+        learned = int((u.rows[KEY] > bound).sum()) if above and len(u.rows) else 0
+        split = [f"{u.label} ({len(stayed)} of {len(u.rows)} seeds at chance)"] \
+            if stayed and learned else []
         out.append(comparison(verdict, text, [u], interval, reference=bound, kind="threshold",
-                              name_stuck=name_stuck, at_chance=stayed))
+                              name_stuck=name_stuck, at_chance=stayed, split=split))
     return out
 
 
