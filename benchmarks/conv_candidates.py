@@ -11,14 +11,12 @@ on a loaded machine, not the times. Runs with one XLA pool thread unless told ot
 
 import os
 import statistics
-import sys
 import time
 
 from linked_neurons_core import threads
 
 threads.keep_to(1)  # the training rule's environment, one thread; jax unless chosen
-for _name in ("sklearn", "matplotlib", "pandas"):
-    sys.modules.setdefault(_name, None)
+threads.leave_out()  # and its start-up: what a training job never imports
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

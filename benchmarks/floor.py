@@ -45,8 +45,7 @@ from pathlib import Path
 from linked_neurons_core import threads
 
 threads.keep_to(1)  # the training rule's environment, one thread; jax unless chosen
-for _name in ("sklearn", "matplotlib", "pandas"):  # what the training job marks absent
-    sys.modules.setdefault(_name, None)
+threads.leave_out()  # and its start-up: what a training job never imports
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402

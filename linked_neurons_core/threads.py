@@ -5,7 +5,10 @@ time-limit test and the benchmarks. `PJRT_NPROC` sizes XLA's CPU thread
 pools (XLA's `DefaultThreadPoolSize`; XLA has no thread-count flag, and a
 bare `intra_op_parallelism_threads` in `XLA_FLAGS` is silently ignored),
 Eigen's own multi-threading is off, and OpenMP keeps to the same count.
-Set before the backend starts: in the process's environment.
+Set before the backend starts: in the process's environment. `leave_out()`
+marks absent the modules a training process never uses (`UNUSED`), as the
+training job's entry point (workflow/scripts/train.py) and the benchmarks
+that time its start-up do.
 
     python -m linked_neurons_core.threads 2   # VAR=value words for `env`
 """
@@ -13,6 +16,18 @@ Set before the backend starts: in the process's environment.
 import os
 import shlex
 import sys
+
+#: What Keras imports at `import keras` when installed and a training run never
+#: uses (its scikit-learn wrappers, plotting, pandas inputs): about 0.9 s of a
+#: job's start-up (workflow/scripts/train.py).
+UNUSED = ("sklearn", "matplotlib", "pandas")
+
+
+def leave_out(names=UNUSED):
+    """Mark `names` absent in `sys.modules`, before anything imports them:
+    their `import` raises ImportError, which Keras reads as "not installed"."""
+    for name in names:
+        sys.modules.setdefault(name, None)
 
 
 def environment(threads):

@@ -34,8 +34,8 @@ MARGIN = 0.4
 
 CHILD = r"""
 import json, os, sys, time
-for name in ("sklearn", "matplotlib", "pandas"):
-    sys.modules.setdefault(name, None)
+from linked_neurons_core import threads
+threads.leave_out()
 import numpy as np
 
 from linked_neurons.experiments.loop import EpochRunner

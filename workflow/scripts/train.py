@@ -28,7 +28,6 @@ import os
 import sys
 from pathlib import Path
 
-UNUSED = ("sklearn", "matplotlib", "pandas")
 SETTINGS = "LINKED_NEURONS_PIPELINE"
 
 
@@ -55,7 +54,7 @@ def pipeline_arguments(argv, environ=os.environ):
                "--group-mode", args.group_mode, "--replace"]
     if args.exclusive:
         command.append("--exclusive")
-    from linked_neurons_core.table import flatten  # after UNUSED is marked absent
+    from linked_neurons_core.table import flatten  # after threads.leave_out()
 
     for key, value in flatten(settings.get("overrides") or {}).items():
         command += ["--set", f"{key}={json.dumps(value)}"]
@@ -65,8 +64,9 @@ def pipeline_arguments(argv, environ=os.environ):
 if __name__ == "__main__":
     # This directory's scripts (extract, latex, ...) must not shadow modules.
     sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-    for name in UNUSED:
-        sys.modules.setdefault(name, None)
+    from linked_neurons_core import threads
+
+    threads.leave_out()
     argv = sys.argv[1:]
     if argv and argv[0].startswith("--pipeline-group"):
         argv = pipeline_arguments(argv)
