@@ -2,8 +2,10 @@
 
 im2col is patches + one matmul, what `MatmulConv2D` (conv_impl: matmul) computes. On the quick
 depth network's shapes: one layer and the whole 51-layer network (forward + backward, plain jax),
-one seed and 3 seeds vmapped (batched matmuls against grouped convolutions), and BN at 4
-channels (Keras's against one-pass moments). Medians of interleaved repetitions: read the ratios
+one seed and 3 seeds vmapped (batched matmuls against grouped convolutions), K networks as
+one block-diagonal network of K times the channels (one convolution a layer for all K; their
+gradients checked against each network's own), and BN at 4 channels (Keras's against one-pass
+moments). Medians of interleaved repetitions: read the ratios
 on a loaded machine, not the times. Runs with one XLA pool thread unless told otherwise.
 
     KERAS_BACKEND=jax python benchmarks/conv_candidates.py
@@ -122,6 +124,66 @@ def network(x, y, linked):
           flush=True)
 
 
+def block_diagonal(w):
+    """K networks' kernels [K, kh, kw, in, out] as one [kh, kw, K*in, K*out] whose
+    off-diagonal blocks are zero: K networks' layers as one convolution."""
+    k, kh, kw, cin, cout = w.shape
+    return jnp.einsum("st,sabio->absito", jnp.eye(k, dtype=w.dtype), w).reshape(
+        kh, kw, k * cin, k * cout)
+
+
+def stacked_net(params, x, linked):
+    """K depth networks (params stacked on a first axis) as one network of K times
+    the channels, on the same batch (their data order is fixed: shuffle off)."""
+    k = params[0][0].shape[0]
+    for i, (w, bias) in enumerate(params[:-1]):
+        if i == 0:  # one input channel, shared: the K kernels side by side
+            kernel = jnp.transpose(w, (1, 2, 3, 0, 4)).reshape(*w.shape[1:4], -1)
+            x = lax.conv_general_dilated(x, kernel, (2, 2), "SAME",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        else:
+            x = lax_conv(x, block_diagonal(w))
+        x = x + bias.reshape(-1)
+        if linked:  # each network's units linked within its own block
+            parts = x.reshape(*x.shape[:3], k, -1)
+            x = jnp.concatenate([jnp.where(parts >= 0, parts, 0), jnp.where(-parts >= 0, -parts, 0)],
+                                -1).reshape(*x.shape[:3], -1)
+        else:
+            x = jnp.maximum(x, 0)
+    w, bias = params[-1]
+    features = jnp.moveaxis(x.reshape(*x.shape[:3], k, -1), 3, 0).reshape(k, x.shape[0], -1)
+    return jnp.einsum("kbf,kfo->kbo", features, w) + bias[:, None, :]
+
+
+def side_by_side(x, y, linked, counts=(3, 12)):
+    """K networks trained as one block-diagonal network (K times the channels,
+    K times the arithmetic, one op a layer) against one network alone: per
+    network, K of them cost what fraction of K steps alone? Gradients checked
+    against each network's own."""
+    def loss(p, x, y):
+        logits = stacked_net(p, x, linked)
+        return -jnp.sum(jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * y, -1), -1))
+
+    stacked, alone = jax.jit(jax.grad(loss)), make(lax_conv, linked, 1)
+    candidates, errors = {}, {}
+    for count in counts:
+        params = jax.vmap(lambda k: init(k, linked))(jax.random.split(jax.random.PRNGKey(0), count))
+        grads = stacked(params, x, y)
+        errors[count] = max(
+            float(jnp.max(jnp.abs(a[i] - b)) / (jnp.max(jnp.abs(b)) + 1e-30))
+            for i in range(min(count, 3))
+            for a, b in zip(jax.tree.leaves(grads),
+                            jax.tree.leaves(alone(jax.tree.map(lambda a, i=i: a[i], params), x, y))))
+        candidates[count] = lambda params=params: stacked(params, x, y)
+    one = init(jax.random.PRNGKey(0), linked)
+    candidates[1] = lambda: alone(one, x, y)
+    t = bench(candidates, 30)
+    print(f"depth net {'LK-ReLU' if linked else 'ReLU'}, K networks as one block-diagonal network "
+          f"(fwd+bwd): one alone {1e3 * t[1]:.2f} ms; "
+          + "; ".join(f"K={c} {1e3 * t[c]:.2f} ms, {t[c] / (c * t[1]):.2f} of K alone "
+                      f"(max rel grad diff {errors[c]:.1e})" for c in counts), flush=True)
+
+
 def batchnorm(rng):
     x = jnp.asarray(rng.normal(size=(32, 8, 8, 4)).astype(np.float32))
     bn = keras.layers.BatchNormalization()
@@ -151,6 +213,8 @@ def main():
     y = jax.nn.one_hot(jnp.asarray(rng.integers(0, 10, 32)), 10)
     for linked in (False, True):
         network(x, y, linked)
+    for linked in (False, True):
+        side_by_side(x, y, linked)
     batchnorm(rng)
 
 

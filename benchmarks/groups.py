@@ -13,9 +13,15 @@ Two measurements, each printed with its ratio:
 2. **Steady-state step time** of one seed against 3 seeds vmapped into one
    program (`SeedsRunner`, the `vmap` group mode) and against the 3 seeds one
    after another on one compiled model (the `sequential` mode), compilation
-   excluded. On a CPU, XLA runs a convolution vmapped over its weights as a
-   grouped convolution, which is slower than the seeds in turn; on a GPU one
-   small network leaves the device idle, and vmap is the way to fill it.
+   excluded; medians of interleaved repetitions. On a CPU, XLA runs a
+   convolution vmapped over its weights as a grouped convolution, which is
+   slower than the seeds in turn; on a GPU one small network leaves the
+   device idle, and vmap is the way to fill it. A candidate for the CPU,
+   measured beside them and not in the package: the same vmapped program
+   with each such convolution as one dense convolution whose kernel holds the
+   seeds' kernels on its block diagonal (`block_diagonal_convolutions`: 3
+   times the arithmetic, one op a layer), and how far its weights end from
+   the grouped program's after the same steps.
    Run it on the device whose cost you want (`group_mode: auto` picks vmap on
    GPUs, sequential elsewhere).
 
@@ -26,8 +32,10 @@ A benchmark, not a test: it prints numbers and asserts nothing.
 """
 
 import argparse
+import contextlib
 import os
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -36,7 +44,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from linked_neurons_core import threads  # noqa: E402
 from linked_neurons_core.threads import environment as threads_environment  # noqa: E402
+
+threads.keep_to(1)  # the step times in this process: a training job's one thread
 
 VARIANTS = ["depth/lkrelu", "allcnn/relu_fixed", "resnet50/relu"]
 SEEDS = ["100", "101", "102"]
@@ -73,8 +84,55 @@ def job_seconds(experiment, variant, sets, repeats):
     return statistics.median(alone), statistics.median(grouped)
 
 
-def step_times(experiment, variant, sets, steps):
-    """Seconds per step: one seed; 3 seeds vmapped; 3 seeds in turn on one model."""
+@contextlib.contextmanager
+def block_diagonal_convolutions():
+    """While jax traces: a convolution vmapped over both operands (K networks'
+    activations and kernels, no feature or batch groups) becomes one dense
+    convolution of K times the features whose kernel holds the K kernels on
+    its block diagonal (zeros elsewhere: K times the arithmetic), where jax's
+    own rule makes a grouped convolution. Each block's sums are the network's
+    own, plus exact zeros. A benchmark's candidate: it replaces a private jax
+    batching rule in this process while the context lasts
+    (tests/test_block_diagonal.py checks it against jax's own)."""
+    from jax import numpy as jnp
+    from jax._src.interpreters import batching
+    from jax._src.lax import convolution as conv
+
+    original = conv._conv_general_dilated_batch_rule
+
+    def rule(axis_data, args, dims, *, feature_group_count, batch_group_count,
+             dimension_numbers, out_sharding=None, **params):
+        (lhs, rhs), (lhs_dim, rhs_dim) = args, dims
+        if (lhs_dim is None or rhs_dim is None or feature_group_count != 1
+                or batch_group_count != 1 or out_sharding is not None or not lhs.shape[lhs_dim]):
+            return original(axis_data, args, dims, feature_group_count=feature_group_count,
+                            batch_group_count=batch_group_count,
+                            dimension_numbers=dimension_numbers, out_sharding=out_sharding, **params)
+        lhs_spec, rhs_spec, out_spec = dimension_numbers
+        k = lhs.shape[lhs_dim]
+        kernels = jnp.moveaxis(rhs, rhs_dim, 0)
+        axes = string.ascii_lowercase[:kernels.ndim - 1]
+        out_axis, in_axis = axes[rhs_spec[0]], axes[rhs_spec[1]]
+        target = "".join("Y" + a if a == out_axis else "Z" + a if a == in_axis else a for a in axes)
+        shape = list(kernels.shape[1:])
+        shape[rhs_spec[0]] *= k
+        shape[rhs_spec[1]] *= k
+        kernel = jnp.einsum(f"YZ,Y{axes}->{target}", jnp.eye(k, dtype=kernels.dtype),
+                            kernels).reshape(shape)
+        out = conv.conv_general_dilated(conv._reshape_axis_into(lhs_dim, lhs_spec[1], lhs), kernel,
+                                        dimension_numbers=dimension_numbers, **params)
+        return conv._reshape_axis_out_of(out_spec[1], k, out), out_spec[1]
+
+    batching.fancy_primitive_batchers[conv.conv_general_dilated_p] = rule
+    try:
+        yield
+    finally:
+        batching.fancy_primitive_batchers[conv.conv_general_dilated_p] = original
+
+
+def step_times(experiment, variant, sets, steps, repeats=5):
+    """Seconds per step: one seed; 3 seeds vmapped, with jax's grouped
+    convolutions and as block-diagonal ones; 3 seeds in turn on one model."""
     import jax
     import numpy as np
 
@@ -97,32 +155,49 @@ def step_times(experiment, variant, sets, steps):
     n_steps = min(steps, len(x) // batch)
     orders = [np.random.default_rng([s, 0]).permutation(len(x)) for s in range(3)]
 
-    def timed(fn):
-        fn()  # compilation
-        start = time.perf_counter()
-        fn()
-        return (time.perf_counter() - start) / n_steps
+    def timed(candidates):
+        """Median seconds per step of each candidate (fn, tracing), compiled
+        first, then timed `repeats` times, interleaved (start rotated)."""
+        for fn, tracing in candidates.values():
+            with tracing():
+                fn()  # compilation
+        times, names = {name: [] for name in candidates}, list(candidates)
+        for r in range(repeats):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                start = time.perf_counter()
+                candidates[name][0]()
+                times[name].append((time.perf_counter() - start) / n_steps)
+        return {name: statistics.median(t) for name, t in times.items()}
 
-    runner = SeedsRunner(model, x, y, xv, yv, batch, min(len(xv), 1024))
+    runners = {kind: SeedsRunner(model, x, y, xv, yv, batch, min(len(xv), 1024))
+               for kind in ("grouped", "block")}
     starts = []
     for seed in (100, 101, 102):
         values = fresh_values(Run({**config, "seed": seed}, "/tmp/unused"), x.shape[1:], classes,
                                initial)
         n_train, n_non = len(model.trainable_variables), len(model.non_trainable_variables)
         starts.append((values[:n_train], values[n_train:n_train + n_non], values[n_train + n_non:]))
-    state = {"one": SeedsRunner.stack(starts[:1]), "three": SeedsRunner.stack(starts)}
+    state = {"one": SeedsRunner.stack(starts[:1]), "three": SeedsRunner.stack(starts),
+             "block": SeedsRunner.stack(starts)}
 
-    def vmapped(key, k):
+    def vmapped(key, k, kind="grouped"):
         def go():
-            state[key], logs = runner.run(state[key], np.stack(orders[:k]), 0, n_steps)
+            state[key], logs = runners[kind].run(state[key], np.stack(orders[:k]), 0, n_steps)
             jax.block_until_ready(logs)
         return go
 
-    one, three = timed(vmapped("one", 1)), timed(vmapped("three", 3))
     fit = EpochRunner(model, x, y, batch)
-    in_turn = timed(lambda: [fit.run(o, 0, n_steps) for o in orders]) / 3
+    plain = contextlib.nullcontext
+    t = timed({"one": (vmapped("one", 1), plain), "three": (vmapped("three", 3), plain),
+               "block": (vmapped("block", 3, "block"), block_diagonal_convolutions),
+               "in_turn": (lambda: [fit.run(o, 0, n_steps) for o in orders], plain)})
+    # Both vmapped programs took the same steps from the same values: how far
+    # apart are their weights (rounding; a network that rounding moves drifts)?
+    drift = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / (np.max(np.abs(np.asarray(a))) or 1))
+                for a, b in zip(jax.tree.leaves(state["three"]), jax.tree.leaves(state["block"])))
     device = jax.devices()[0]
-    return one, three, in_turn, f"{device.platform}: {device.device_kind}"
+    return (t["one"], t["three"], t["block"], t["in_turn"] / 3, drift,
+            f"{device.platform}: {device.device_kind}")
 
 
 def main():
@@ -144,11 +219,14 @@ def main():
                   f"{grouped / alone:.2f}x; 3 seeds grouped / one run alone {grouped / (alone / 3):.2f}x",
                   flush=True)
         if not args.skip_steps:
-            one, three, in_turn, device = step_times(experiment, variant, args.set, args.steps)
+            one, three, block, in_turn, drift, device = step_times(
+                experiment, variant, args.set, args.steps, max(args.repeats, 5))
             print(f"{name} on {device}: one seed {one * 1e3:.2f} ms/step; 3 seeds vmapped "
-                  f"{three * 1e3:.2f} ms/step ({three / one:.2f}x one seed); 3 seeds in turn "
-                  f"{3 * in_turn * 1e3:.2f} ms per 3 steps ({3 * in_turn / one:.2f}x one seed)",
-                  flush=True)
+                  f"{three * 1e3:.2f} ms/step ({three / one:.2f}x one seed), with block-diagonal "
+                  f"convolutions {block * 1e3:.2f} ({block / one:.2f}x); 3 seeds in turn "
+                  f"{3 * in_turn * 1e3:.2f} ms per 3 steps ({3 * in_turn / one:.2f}x one seed); "
+                  f"in turn / block-diagonal {3 * in_turn / block:.2f}x (weights after the same "
+                  f"steps, block-diagonal against grouped: max rel diff {drift:.1e})", flush=True)
 
 
 if __name__ == "__main__":
