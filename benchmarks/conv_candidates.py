@@ -24,6 +24,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from groups import block_diagonal  # noqa: E402  (benchmarks/groups.py, this script's folder)
 from jax import lax  # noqa: E402
 
 
@@ -124,14 +125,6 @@ def network(x, y, linked):
           flush=True)
 
 
-def block_diagonal(w):
-    """K networks' kernels [K, kh, kw, in, out] as one [kh, kw, K*in, K*out] whose
-    off-diagonal blocks are zero: K networks' layers as one convolution."""
-    k, kh, kw, cin, cout = w.shape
-    return jnp.einsum("st,sabio->absito", jnp.eye(k, dtype=w.dtype), w).reshape(
-        kh, kw, k * cin, k * cout)
-
-
 def stacked_net(params, x, linked):
     """K depth networks (params stacked on a first axis) as one network of K times
     the channels, on the same batch (their data order is fixed: shuffle off)."""
@@ -142,7 +135,7 @@ def stacked_net(params, x, linked):
             x = lax.conv_general_dilated(x, kernel, (2, 2), "SAME",
                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
         else:
-            x = lax_conv(x, block_diagonal(w))
+            x = lax_conv(x, block_diagonal(w, 3, 2))  # HWIO: out axis 3, in axis 2
         x = x + bias.reshape(-1)
         if linked:  # each network's units linked within its own block
             parts = x.reshape(*x.shape[:3], k, -1)

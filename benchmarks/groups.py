@@ -45,7 +45,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from linked_neurons_core import threads  # noqa: E402
-from linked_neurons_core.threads import environment as threads_environment  # noqa: E402
 
 threads.keep_to(1)  # the step times in this process: a training job's one thread
 
@@ -54,10 +53,9 @@ SEEDS = ["100", "101", "102"]
 
 
 def job_env(cache):
-    threads = "1"
-    # The rule train's environment (linked_neurons_core/threads.py).
+    # The rule train's environment (linked_neurons_core/threads.py), one thread.
     return {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-            **threads_environment(threads),
+            **threads.environment(1),
             "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
             "PYTHONPATH": str(ROOT)}
 
@@ -82,6 +80,22 @@ def job_seconds(experiment, variant, sets, repeats):
                              for s in SEEDS))
             grouped.append(job(tmp, f"grouped{repeat}", experiment, variant, SEEDS, sets))
     return statistics.median(alone), statistics.median(grouped)
+
+
+def block_diagonal(kernels, out_axis, in_axis):
+    """K kernels stacked on a first axis as one kernel of K times the output
+    and input features (axes `out_axis`, `in_axis` of one kernel), the K on
+    its block diagonal, network-major, zeros elsewhere."""
+    from jax import numpy as jnp
+
+    k = kernels.shape[0]
+    axes = string.ascii_lowercase[:kernels.ndim - 1]
+    target = "".join("Y" + a if i == out_axis else "Z" + a if i == in_axis else a
+                     for i, a in enumerate(axes))
+    shape = list(kernels.shape[1:])
+    shape[out_axis] *= k
+    shape[in_axis] *= k
+    return jnp.einsum(f"YZ,Y{axes}->{target}", jnp.eye(k, dtype=kernels.dtype), kernels).reshape(shape)
 
 
 @contextlib.contextmanager
@@ -110,15 +124,7 @@ def block_diagonal_convolutions():
                             dimension_numbers=dimension_numbers, out_sharding=out_sharding, **params)
         lhs_spec, rhs_spec, out_spec = dimension_numbers
         k = lhs.shape[lhs_dim]
-        kernels = jnp.moveaxis(rhs, rhs_dim, 0)
-        axes = string.ascii_lowercase[:kernels.ndim - 1]
-        out_axis, in_axis = axes[rhs_spec[0]], axes[rhs_spec[1]]
-        target = "".join("Y" + a if a == out_axis else "Z" + a if a == in_axis else a for a in axes)
-        shape = list(kernels.shape[1:])
-        shape[rhs_spec[0]] *= k
-        shape[rhs_spec[1]] *= k
-        kernel = jnp.einsum(f"YZ,Y{axes}->{target}", jnp.eye(k, dtype=kernels.dtype),
-                            kernels).reshape(shape)
+        kernel = block_diagonal(jnp.moveaxis(rhs, rhs_dim, 0), rhs_spec[0], rhs_spec[1])
         out = conv.conv_general_dilated(conv._reshape_axis_into(lhs_dim, lhs_spec[1], lhs), kernel,
                                         dimension_numbers=dimension_numbers, **params)
         return conv._reshape_axis_out_of(out_spec[1], k, out), out_spec[1]

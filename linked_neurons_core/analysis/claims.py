@@ -307,9 +307,8 @@ def _threshold(spec, ctx, above, margin, name_stuck):
         stayed = [f"{u.label} seed {int(r['seed'])}" + _stopped(r) for _, r in u.rows.iterrows()
                   if r[KEY] < at_chance] if at_chance is not None and len(u.rows) else []
         # Seeds on both sides: the unit's median is the side most of them took.
-        learned = int((u.rows[KEY] > bound).sum()) if above and len(u.rows) else 0
         split = [f"{u.label} ({len(stayed)} of {len(u.rows)} seeds at chance)"] \
-            if stayed and learned else []
+            if stayed and (u.rows[KEY] > bound).any() else []
         out.append(comparison(verdict, text, [u], interval, reference=bound, kind="threshold",
                               name_stuck=name_stuck, at_chance=stayed, split=split))
     return out
