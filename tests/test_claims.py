@@ -449,6 +449,12 @@ def test_a_cell_whose_seeds_split_between_chance_and_learning_is_called_a_draw()
     table = latex.template(ROOT / "workflow/templates/claims.tex.j2").render(
         claims=results, scale="quick")
     assert f"Seeds split between chance and learning: {cell}" in table
+    # The report's claims table names the same runs and cells as the PDF's.
+    rows = load_script(SCRIPTS / "report_tables.py").claims_rows({"claims": results})
+    row = rows.set_index("id").loc["depth_learn"]
+    assert row["split"] == "LK-ReLU (1 of 3 seeds at chance)"
+    assert row["at_chance"] == "LK-ReLU seed 101"
+    assert list(rows.columns[-len(claims.FLAGS):]) == list(claims.FLAGS)
 
 
 def test_no_number_or_verdict_is_typed_into_the_templates():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from linked_neurons_core.analysis.claims import FLAGS
 from linked_neurons_core.analysis.names import names
 from linked_neurons_core.analysis.names import use_table
 from linked_neurons_core.analysis.published import read_published
@@ -236,7 +237,12 @@ def runs_page(runs_by_experiment, published, tables):
 
 def claims_rows(claims):
     """One row per claim of claims.json: source, claim, the paper's evidence and
-    verdict, this build's evidence and verdict, and the runs it rests on."""
+    verdict, this build's evidence and verdict, the runs it rests on, and the
+    runs and cells it names (claims.FLAGS: not converged, collapsed, stuck, at
+    chance, seeds split between chance and learning, diverged), as the PDF's
+    claims table prints them."""
+    columns = ["id", "origin", "source", "quote", "claim", "paper_evidence", "paper_verdict",
+               "evidence", "verdict", "runs", *FLAGS]
     return pd.DataFrame([{
         "id": c["id"],
         "origin": c.get("origin", "paper"),
@@ -248,11 +254,8 @@ def claims_rows(claims):
         "evidence": c["evidence"],
         "verdict": c["verdict"],
         "runs": len(c.get("runs", [])),
-        "not_converged": "; ".join(c.get("not_converged", [])),
-        "diverged": "; ".join(c.get("diverged", [])),
-    } for c in claims["claims"]], columns=["id", "origin", "source", "quote", "claim", "paper_evidence",
-                                           "paper_verdict", "evidence", "verdict", "runs",
-                                           "not_converged", "diverged"])
+        **{flag: "; ".join(c.get(flag, [])) for flag in FLAGS},
+    } for c in claims["claims"]], columns=columns)
 
 
 def made_by(rule, function):
