@@ -1,0 +1,190 @@
+"""Two builds of the article, compared: runs, table cells and verdicts.
+
+    python benchmarks/compare_builds.py BEFORE AFTER
+
+BEFORE and AFTER are build directories (`results/quick` of two checkouts, or
+a copy kept with `--keep`), each with the per-run table `runs.csv` that
+extract.py writes and, when the claims were judged, `claims.csv`. It prints,
+as Markdown:
+
+  runs      matched by (experiment, variant, seed): how many reached another
+            test accuracy, and another status (still improving, stuck, ...);
+  cells     each (experiment, variant)'s median test accuracy over its
+            seeds (diverged runs not counted, as in the tables) and its seed
+            range, in both builds; a cell is "outside" when one build's
+            median lies outside the other's seed range. Every such cell is
+            listed, then the count. For two independent sets of three seeds
+            of one network, one set's median lies outside the other's range
+            in 60% of cells (`chance_outside(3)`): a count well below that
+            says the builds agree more than fresh seeds would;
+  verdicts  each claim's verdict in both builds, and which changed.
+
+A report, not a test: it exits 0 whatever differs (2 on unusable input).
+`BUILD OUT --keep` copies what a comparison reads of a build's runs.csv and
+claims.csv to OUT (a few tens of KB), so that a later build can be compared
+with it after results/ is gone.
+"""
+
+import argparse
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from linked_neurons_core.analysis import runs as run_rows  # noqa: E402
+from linked_neurons_core.analysis.units import stats  # noqa: E402
+
+KEY = ["experiment", "variant", "seed"]
+
+
+class BuildError(ValueError):
+    pass
+
+
+def load(build):
+    """(runs, claims or None) of a build directory."""
+    build = Path(build)
+    path = build / "runs.csv"
+    if not path.is_file():
+        raise BuildError(f"{build}: no runs.csv; give a build's results directory "
+                         "(results/quick) or a copy made with --keep")
+    runs = pd.read_csv(path)
+    missing = [c for c in KEY + ["test_accuracy", "status", "diverged"] if c not in runs]
+    if missing:
+        raise BuildError(f"{path}: no column {', '.join(missing)}; is it extract.py's runs.csv?")
+    runs = runs.assign(seed=runs["seed"].astype(int), status=[run_rows.status(r) for _, r in runs.iterrows()])
+    claims = build / "claims.csv"
+    return runs, (pd.read_csv(claims) if claims.is_file() else None)
+
+
+def chance_outside(n):
+    """The chance that one of two sets of n runs has its median outside the
+    other's range, all 2n runs independent and from one continuous
+    distribution: over every equally likely interleaving of the sets' ranks
+    (ties, which discrete accuracies have, make it smaller)."""
+    def outside(mine, others):
+        median = mine[(n - 1) // 2]
+        return median < others[0] or median > others[-1]
+    hits = total = 0
+    for a in combinations(range(2 * n), n):  # the first set's ranks, sorted
+        b = [r for r in range(2 * n) if r not in a]
+        hits += outside(a, b) or outside(b, a)
+        total += 1
+    return hits / total
+
+
+def compare_runs(a, b):
+    """Counts of the runs of both builds: matched, only in one, moved."""
+    both = a.merge(b, on=KEY, suffixes=("_a", "_b"))
+    moved = both[(both["test_accuracy_a"] - both["test_accuracy_b"]).abs() > 0]
+    status = both[both["status_a"] != both["status_b"]]
+    return {"matched": len(both), "only_a": len(a) - len(both), "only_b": len(b) - len(both),
+            "accuracy_differs": len(moved), "status_differs": len(status),
+            "status_changes": status[KEY + ["status_a", "status_b"]]}
+
+
+def cells(a, b):
+    """One row per (experiment, variant) in both builds: medians, ranges, outside."""
+    rows = []
+    for (experiment, variant), group_a in a.groupby(["experiment", "variant"], sort=False):
+        group_b = b[(b["experiment"] == experiment) & (b["variant"] == variant)]
+        if not len(group_b):
+            continue
+        sa, sb = stats(group_a), stats(group_b)
+        if sa["median"] is None or sb["median"] is None:
+            continue
+        rows.append({"experiment": experiment, "variant": variant,
+                     "median_a": sa["median"], "low_a": sa["low"], "high_a": sa["high"],
+                     "median_b": sb["median"], "low_b": sb["low"], "high_b": sb["high"],
+                     "a_outside_b": not sb["low"] <= sa["median"] <= sb["high"],
+                     "b_outside_a": not sa["low"] <= sb["median"] <= sa["high"]})
+    return pd.DataFrame(rows, columns=["experiment", "variant", "median_a", "low_a", "high_a",
+                                       "median_b", "low_b", "high_b", "a_outside_b", "b_outside_a"])
+
+
+def verdicts(a, b):
+    """Each claim judged in both builds: id, verdict before, after, changed."""
+    if a is None or b is None:
+        return None
+    both = a[["id", "verdict"]].merge(b[["id", "verdict"]], on="id", suffixes=("_a", "_b"))
+    return both.assign(changed=both["verdict_a"] != both["verdict_b"])
+
+
+def report(before, after, out=None):
+    out = out or sys.stdout
+    runs_a, claims_a = load(before)
+    runs_b, claims_b = load(after)
+    r = compare_runs(runs_a, runs_b)
+    p = lambda *x: print(*x, file=out)  # noqa: E731
+    p(f"# {before} (a) against {after} (b)\n")
+    p(f"**Runs.** {r['matched']} in both builds ({r['only_a']} only in a, {r['only_b']} only in b): "
+      f"{r['accuracy_differs']} reached another test accuracy, {r['status_differs']} another status.")
+    for _, s in r["status_changes"].iterrows():
+        p(f"- {s['experiment']}/{s['variant']} seed {s['seed']}: {s['status_a']} -> {s['status_b']}")
+    table = cells(runs_a, runs_b)
+    outside = table[table["a_outside_b"] | table["b_outside_a"]]
+    seeds = int(runs_a.groupby(["experiment", "variant"]).size().median()) if len(runs_a) else 0
+    p(f"\n**Cells.** {len(outside)} of {len(table)} cells have one build's median outside the other's "
+      f"seed range ({int(table['a_outside_b'].sum())} a's median outside b's range, "
+      f"{int(table['b_outside_a'].sum())} b's outside a's)"
+      + (f"; for two independent sets of {seeds} seeds, {chance_outside(seeds):.0%} of cells would be."
+         if seeds > 1 else "."))
+    if len(outside):
+        p("\n| experiment | variant | a: median [range] | b: median [range] |\n|---|---|---|---|")
+        for _, c in outside.iterrows():
+            p(f"| {c['experiment']} | {c['variant']} | {c['median_a']:.3f} [{c['low_a']:.3f}, "
+              f"{c['high_a']:.3f}] | {c['median_b']:.3f} [{c['low_b']:.3f}, {c['high_b']:.3f}] |")
+    v = verdicts(claims_a, claims_b)
+    if v is None:
+        p("\n**Verdicts.** Not compared: a build has no claims.csv.")
+        return r, table, v
+    changed = v[v["changed"]]
+    p(f"\n**Verdicts.** {len(v)} claims judged in both builds; {len(changed)} changed.")
+    for _, c in changed.iterrows():
+        p(f"- {c['id']}: {c['verdict_a']} -> {c['verdict_b']}")
+    return r, table, v
+
+
+#: What --keep copies: the columns a comparison reads, and what places a run.
+KEPT = {"runs.csv": KEY + ["test_accuracy", "best_test_accuracy", "status", "diverged", "epochs_run",
+                           "wall_seconds", "device"],
+        "claims.csv": ["id", "verdict", "evidence"]}
+
+
+def keep(build, out):
+    """Copy a build's runs.csv and claims.csv (the columns of KEPT) to `out`,
+    for a comparison after the build is gone."""
+    load(build)  # the same checks as a comparison
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, columns in KEPT.items():
+        path = Path(build) / name
+        if path.is_file():
+            table = pd.read_csv(path)
+            table[[c for c in columns if c in table]].to_csv(out / name, index=False)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("before")
+    parser.add_argument("after")
+    parser.add_argument("--keep", action="store_true",
+                        help="copy what a comparison reads of BEFORE's runs.csv and claims.csv "
+                             "to the directory AFTER, instead of comparing")
+    args = parser.parse_args(argv)
+    try:
+        if args.keep:
+            keep(args.before, args.after)
+        else:
+            report(args.before, args.after)
+    except BuildError as error:
+        print(f"compare_builds: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
