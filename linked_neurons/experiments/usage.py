@@ -8,7 +8,9 @@ trained, the CPU time of its own process (all its threads) against the busy
 CPU time of the whole machine (`/proc/stat`, every CPU: user, nice, system,
 irq, softirq and steal, which is what a hypervisor gave to others). What the
 machine spent beyond this process is other work; the span counts as exclusive
-when that averages at most OTHER_CORES_TOLERATED cores.
+when that averages at most OTHER_CORES_TOLERATED cores. `steal_cpu_seconds`
+says how much of the other work was steal: a host shared with other virtual
+machines, which no process list of this machine shows.
 
     span = Span()           # when training starts
     ...train...
@@ -32,8 +34,9 @@ OTHER_CORES_TOLERATED = 0.1
 PROC_STAT = "/proc/stat"
 
 
-def machine_cpu_seconds(path=PROC_STAT):
-    """Busy CPU seconds of every CPU of the machine since boot, or None."""
+def _cpu_line(path):
+    """The first line of /proc/stat as its eight counters (ticks: user, nice,
+    system, idle, iowait, irq, softirq, steal), or None."""
     try:
         with open(path, encoding="ascii") as f:
             fields = f.readline().split()
@@ -42,11 +45,24 @@ def machine_cpu_seconds(path=PROC_STAT):
     if not fields or fields[0] != "cpu":
         return None
     try:
-        values = [int(v) for v in fields[1:9]] + [0] * 8
+        return ([int(v) for v in fields[1:9]] + [0] * 8)[:8]
     except ValueError:
         return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+
+
+def machine_cpu_seconds(path=PROC_STAT):
+    """Busy CPU seconds of every CPU of the machine since boot, or None."""
+    values = _cpu_line(path)
+    if values is None:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def steal_cpu_seconds(path=PROC_STAT):
+    """Of those, the seconds a hypervisor gave to other machines (steal), or None."""
+    values = _cpu_line(path)
+    return None if values is None else values[7] / os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_seconds():
@@ -59,12 +75,12 @@ class Span:
     """A span of training whose use of the machine is measured."""
 
     def __init__(self):
-        self.start = (time.monotonic(), process_cpu_seconds(), machine_cpu_seconds())
+        self.start = (time.monotonic(), process_cpu_seconds(), machine_cpu_seconds(), steal_cpu_seconds())
 
     def usage(self):
         """What the machine did over the span so far."""
-        wall0, own0, machine0 = self.start
-        machine1 = machine_cpu_seconds()
+        wall0, own0, machine0, steal0 = self.start
+        machine1, steal1 = machine_cpu_seconds(), steal_cpu_seconds()
         wall = time.monotonic() - wall0
         own = process_cpu_seconds() - own0
         if machine0 is None or machine1 is None:
@@ -72,6 +88,10 @@ class Span:
                     "process_cpu_seconds": round(own, 3)}
         machine = machine1 - machine0
         other = max(0.0, machine - own)
+        # Of the other work, what the hypervisor gave to other machines: a
+        # shared host, not a process of this one (an idle-looking machine
+        # whose timed runs are not exclusive).
+        steal = max(0.0, steal1 - steal0) if steal0 is not None and steal1 is not None else 0.0
         return {
             "measured": True,
             "span_seconds": round(wall, 3),
@@ -79,6 +99,7 @@ class Span:
             "machine_cpu_seconds": round(machine, 3),
             "other_cpu_seconds": round(other, 3),
             "other_cores": round(other / wall, 3) if wall > 0 else 0.0,
+            "steal_cpu_seconds": round(min(steal, other), 3),
         }
 
     def summary(self, requested):
