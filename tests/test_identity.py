@@ -305,8 +305,7 @@ def test_a_span_is_exclusive_only_when_measured_so(monkeypatch):
     clock = {"wall": 0.0, "own": 0.0, "machine": 0.0, "steal": 0.0}
     monkeypatch.setattr(usage.time, "monotonic", lambda: clock["wall"])
     monkeypatch.setattr(usage, "process_cpu_seconds", lambda: clock["own"])
-    monkeypatch.setattr(usage, "machine_cpu_seconds", lambda: clock["machine"])
-    monkeypatch.setattr(usage, "steal_cpu_seconds", lambda: clock["steal"])
+    monkeypatch.setattr(usage, "machine_cpu", lambda: (clock["machine"], clock["steal"]))
     span = usage.Span()
     clock.update(wall=10.0, own=20.0, machine=20.5)  # two cores ours, 0.05 core other
     assert span.summary(requested=True)["device_exclusive"] is True
@@ -318,7 +317,7 @@ def test_a_span_is_exclusive_only_when_measured_so(monkeypatch):
     assert result["device_usage"]["steal_cpu_seconds"] == 0.0
     clock.update(steal=4.0)  # ... or the host gave 4 of those 10 s to other machines
     assert span.summary(requested=True)["device_usage"]["steal_cpu_seconds"] == pytest.approx(4.0)
-    monkeypatch.setattr(usage, "machine_cpu_seconds", lambda: None)  # not Linux
+    monkeypatch.setattr(usage, "machine_cpu", lambda: None)  # not Linux
     result = usage.Span().summary(requested=True)
     assert result["device_exclusive"] is False and result["device_usage"]["measured"] is False
 
@@ -330,11 +329,12 @@ def test_the_machines_busy_and_stolen_time_are_read_from_proc_stat(tmp_path):
     stat = tmp_path / "stat"
     #          user nice system idle iowait irq softirq steal guest guest_nice
     stat.write_text("cpu  700 100 200 9000 50 10 20 300 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
-    assert usage.machine_cpu_seconds(stat) == pytest.approx((700 + 100 + 200 + 10 + 20 + 300) / tick)
-    assert usage.steal_cpu_seconds(stat) == pytest.approx(300 / tick)
+    busy, steal = usage.machine_cpu(stat)
+    assert busy == pytest.approx((700 + 100 + 200 + 10 + 20 + 300) / tick)
+    assert steal == pytest.approx(300 / tick)
     stat.write_text("intr 1 2 3\n")  # not the cpu line: not measured
-    assert usage.machine_cpu_seconds(stat) is None and usage.steal_cpu_seconds(stat) is None
-    assert usage.steal_cpu_seconds(tmp_path / "absent") is None
+    assert usage.machine_cpu(stat) is None
+    assert usage.machine_cpu(tmp_path / "absent") is None
 
 
 def test_early_stopping_ends_a_run_at_its_plateau_and_only_then(tmp_path):

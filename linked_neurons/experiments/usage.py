@@ -34,9 +34,9 @@ OTHER_CORES_TOLERATED = 0.1
 PROC_STAT = "/proc/stat"
 
 
-def _cpu_line(path):
-    """The first line of /proc/stat as its eight counters (ticks: user, nice,
-    system, idle, iowait, irq, softirq, steal), or None."""
+def machine_cpu(path=PROC_STAT):
+    """(busy, steal): CPU seconds of every CPU of the machine since boot, busy
+    (steal included) and of them steal, from one reading; or None."""
     try:
         with open(path, encoding="ascii") as f:
             fields = f.readline().split()
@@ -45,24 +45,12 @@ def _cpu_line(path):
     if not fields or fields[0] != "cpu":
         return None
     try:
-        return ([int(v) for v in fields[1:9]] + [0] * 8)[:8]
+        values = [int(v) for v in fields[1:9]] + [0] * 8
     except ValueError:
         return None
-
-
-def machine_cpu_seconds(path=PROC_STAT):
-    """Busy CPU seconds of every CPU of the machine since boot, or None."""
-    values = _cpu_line(path)
-    if values is None:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def steal_cpu_seconds(path=PROC_STAT):
-    """Of those, the seconds a hypervisor gave to other machines (steal), or None."""
-    values = _cpu_line(path)
-    return None if values is None else values[7] / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / tick, steal / tick
 
 
 def process_cpu_seconds():
@@ -75,23 +63,19 @@ class Span:
     """A span of training whose use of the machine is measured."""
 
     def __init__(self):
-        self.start = (time.monotonic(), process_cpu_seconds(), machine_cpu_seconds(), steal_cpu_seconds())
+        self.start = (time.monotonic(), process_cpu_seconds(), machine_cpu())
 
     def usage(self):
         """What the machine did over the span so far."""
-        wall0, own0, machine0, steal0 = self.start
-        machine1, steal1 = machine_cpu_seconds(), steal_cpu_seconds()
+        wall0, own0, cpu0 = self.start
+        cpu1 = machine_cpu()
         wall = time.monotonic() - wall0
         own = process_cpu_seconds() - own0
-        if machine0 is None or machine1 is None:
+        if cpu0 is None or cpu1 is None:
             return {"measured": False, "span_seconds": round(wall, 3),
                     "process_cpu_seconds": round(own, 3)}
-        machine = machine1 - machine0
+        machine, steal = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         other = max(0.0, machine - own)
-        # Of the other work, what the hypervisor gave to other machines: a
-        # shared host, not a process of this one (an idle-looking machine
-        # whose timed runs are not exclusive).
-        steal = max(0.0, steal1 - steal0) if steal0 is not None and steal1 is not None else 0.0
         return {
             "measured": True,
             "span_seconds": round(wall, 3),
@@ -99,6 +83,9 @@ class Span:
             "machine_cpu_seconds": round(machine, 3),
             "other_cpu_seconds": round(other, 3),
             "other_cores": round(other / wall, 3) if wall > 0 else 0.0,
+            # Of the other work, what the hypervisor gave to other machines: a
+            # shared host, not a process of this one (an idle-looking machine
+            # whose timed runs are not exclusive).
             "steal_cpu_seconds": round(min(steal, other), 3),
         }
 
