@@ -157,14 +157,12 @@ KEPT = {"runs.csv": KEY + ["test_accuracy", "best_test_accuracy", "status", "div
 def keep(build, out):
     """Copy a build's runs.csv and claims.csv (the columns of KEPT) to `out`,
     for a comparison after the build is gone."""
-    load(build)  # the same checks as a comparison
+    tables = dict(zip(KEPT, load(build)))  # read and checked as a comparison reads them
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, columns in KEPT.items():
-        path = Path(build) / name
-        if path.is_file():
-            table = pd.read_csv(path)
-            table[[c for c in columns if c in table]].to_csv(out / name, index=False)
+        if tables[name] is not None:
+            tables[name][[c for c in columns if c in tables[name]]].to_csv(out / name, index=False)
 
 
 def main(argv=None):
