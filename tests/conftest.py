@@ -8,6 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
@@ -38,3 +39,23 @@ def gradient(fn, x):
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_article(tmp_path_factory):
+    """The whole article on the tiny configuration (tests/tiny.yaml), built
+    once a session in a copy of the repository: the end-to-end tests
+    (test_workflow.py) and the fault test's uninterrupted build share it.
+    Tests only read it or dry-run Snakemake on it; a test that changes
+    something works in its own copy (`cp -a`)."""
+    from test_workflow import TINY
+    from test_workflow import copy_repository
+    from test_workflow import snakemake
+
+    workdir = tmp_path_factory.mktemp("tiny") / "project"
+    workdir.mkdir()
+    copy_repository(workdir)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    result = snakemake(workdir)
+    assert "Using workflow specific profile profiles/default" in result.stdout + result.stderr
+    return workdir

@@ -1,8 +1,9 @@
 """The Snakemake workflow end to end on the tiny configuration, in clean copies.
 
-One tiny build (module fixture) serves most tests; a test that changes
-something works in its own copy of that build (`cp -a`: files and times),
-mostly with dry runs (`snakemake -n`), which say what a change would rerun.
+One tiny build (conftest.py's session fixture, shared with the fault test)
+serves most tests; a test that changes something works in its own copy of
+that build (`cp -a`: files and times), mostly with dry runs (`snakemake -n`),
+which say what a change would rerun.
 """
 
 import importlib.util
@@ -74,15 +75,10 @@ def pdf_text(path):
                           check=True).stdout
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow") / "project"
-    workdir.mkdir()
-    copy_repository(workdir)
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    result = snakemake(workdir)
-    assert "Using workflow specific profile profiles/default" in result.stdout + result.stderr
-    return workdir
+@pytest.fixture
+def built(tiny_article):
+    """The tiny article, built once a session (conftest.py); read only."""
+    return tiny_article
 
 
 @pytest.fixture
