@@ -150,6 +150,26 @@ def test_a_run_shared_by_two_experiments_is_trained_once(built):
         assert metrics["device_exclusive"] == (usage["measured"] and usage["other_cores"] <= 0.1)
 
 
+def test_training_jobs_start_timed_first_then_longest_first(built):
+    """The order the tiny build started its training jobs in (Snakemake's
+    log): Table 6's timed groups, then the rest by their measured seconds
+    (benchmarks/train_seconds.csv), longest first; two jobs picked at once
+    (both cores free) may start in either order."""
+    (log,) = (built / ".snakemake/log").glob("*.snakemake.log")
+    started = re.findall(r"^(?:local)?rule train\w*:\n(?:    .*\n)*?    wildcards: group=(\S+)",
+                         log.read_text(), flags=re.M)
+    owners = [group.partition("+")[0] for group in started]
+    assert len(owners) == sum(len(v) for v in TINY["variants"].values()) - 1  # one is shared
+    timed = {"resnet50/relu", "resnet50/lkrelu", "resnet50_nobn/lkrelu_none"}
+    assert set(owners[: len(timed)]) == timed
+    seconds = pd.read_csv(ROOT / "benchmarks/train_seconds.csv").query("scale == 'quick'")
+    seconds = seconds.set_index("group")["seconds"]
+    rest = [seconds[owner] for owner in owners[len(timed):]]
+    assert len(set(rest)) > 2  # an order to get wrong
+    late = [(i, j) for i in range(len(rest)) for j in range(i + 2, len(rest)) if rest[i] < rest[j]]
+    assert not late, f"started before a longer job: {owners[len(timed):]}, seconds {rest}"
+
+
 def test_a_second_run_and_a_moved_copy_do_nothing(built, copy):
     assert "Nothing to be done" in " ".join(snakemake(built, "-n").stdout.split())
     # Copied elsewhere (same files and times): nothing is stale.

@@ -1,3 +1,4 @@
+import csv
 import hashlib
 import json
 import os
@@ -179,6 +180,43 @@ def exclusive(group):
     """Whether a group's runs are timed and compared (Table 6): they train
     alone on their device."""
     return GROUPS[group]["timed"] and config["exclusive_timing"]
+
+
+# Each training group's wall seconds in a measured build, by scale
+# (benchmarks/train_seconds.py wrote it): what orders the training jobs.
+TRAIN_SECONDS_FILE = Path(workflow.basedir) / "benchmarks" / "train_seconds.csv"
+TIMED_PRIORITY = 10**6
+
+
+def _train_seconds():
+    try:
+        with TRAIN_SECONDS_FILE.open() as rows:
+            return {
+                row["group"]: float(row["seconds"]) for row in csv.DictReader(rows) if row["scale"] == SCALE
+            }
+    except FileNotFoundError:
+        return {}
+    except (KeyError, TypeError, ValueError) as error:
+        raise WorkflowError(
+            f"{TRAIN_SECONDS_FILE} is damaged ({error!r}): write it again with "
+            "benchmarks/train_seconds.py, or delete it (jobs then start in Snakemake's order)"
+        ) from None
+
+
+TRAIN_SECONDS = _train_seconds()
+
+
+def train_priority(wildcards):
+    """Timed groups first, alone while every core is free; then the others
+    longest first, by their seconds in benchmarks/train_seconds.csv (0 for a
+    group it lacks; a group with overrides takes its variant's), so that no
+    long group starts last and holds one core while the others idle. It
+    orders jobs only: no run's numbers depend on it, and no job reruns."""
+    if exclusive(wildcards.group):
+        return TIMED_PRIORITY
+    group = GROUPS[wildcards.group]
+    seconds = TRAIN_SECONDS.get(f"{group['experiment']}/{group['variant']}", 0)
+    return min(int(seconds), TIMED_PRIORITY // 4)
 
 
 def train_threads(wildcards):

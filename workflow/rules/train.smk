@@ -30,7 +30,8 @@ for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
             group="|".join(re.escape(key) for key in _keys),
         # Timed groups (alone on the device) first, while every core is free:
         # the rest of the build never waits for cores to drain behind one.
-        priority: lambda wildcards: 1 if exclusive(wildcards.group) else 0
+        # Then the longest first: no long group is left to run alone at the end.
+        priority: train_priority
         conda:
             "../envs/pipeline.yaml"
         threads: train_threads
