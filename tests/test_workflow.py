@@ -170,6 +170,19 @@ def test_training_jobs_start_timed_first_then_longest_first(built):
     assert not late, f"started before a longer job: {owners[len(timed):]}, seconds {rest}"
 
 
+def test_a_damaged_seconds_file_is_named_with_its_fix(tmp_path):
+    copy_repository(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (tmp_path / "benchmarks/train_seconds.csv").write_text("scale,group,seconds\nquick,depth/relu,soon\n")
+    result = snakemake(tmp_path, "-n", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert ("benchmarks/train_seconds.csv is damaged" in out
+            and "write it again with benchmarks/train_seconds.py, or delete it" in out), out[-2000:]
+    (tmp_path / "benchmarks/train_seconds.csv").unlink()  # without it: Snakemake's order
+    assert snakemake(tmp_path, "-n").returncode == 0
+
+
 def test_a_second_run_and_a_moved_copy_do_nothing(built, copy):
     assert "Nothing to be done" in " ".join(snakemake(built, "-n").stdout.split())
     # Copied elsewhere (same files and times): nothing is stale.
