@@ -322,6 +322,39 @@ def test_a_span_is_exclusive_only_when_measured_so(monkeypatch):
     assert result["device_exclusive"] is False and result["device_usage"]["measured"] is False
 
 
+def test_each_timed_run_is_measured_over_its_own_span(monkeypatch):
+    from linked_neurons.experiments import usage
+    from linked_neurons.experiments.rundir import Timing
+
+    clock = {"wall": 0.0, "own": 0.0, "machine": 0.0}
+    monkeypatch.setattr(usage.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(usage, "process_cpu_seconds", lambda: clock["own"])
+    monkeypatch.setattr(usage, "machine_cpu", lambda: (clock["machine"], 0.0))
+
+    def run(other):  # a run of 10 s on two cores, beside `other` CPU seconds of other work
+        clock["wall"] += 10.0
+        clock["own"] += 20.0
+        clock["machine"] += 20.0 + other
+
+    timing = Timing(requested=True)
+    seen = []
+    for other in (0.0, 0.0, 3.0, 0.0):  # the third seed beside 0.3 of a core
+        run(other)
+        seen.append(timing.summary())
+    assert [s["device_exclusive"] for s in seen] == [True, True, False, True]
+    third = seen[2]["device_usage"]
+    # Its own 10 s, not the group's 30 (over which the 3 s would read 0.1 and pass).
+    assert third["span_seconds"] == pytest.approx(10.0)
+    assert third["other_cores"] == pytest.approx(0.3)
+    # A group that asked for no exclusivity (a vmapped group's runs train at
+    # once) records the group's span so far.
+    timing = Timing(requested=False)
+    run(0.0)
+    timing.summary()
+    run(0.0)
+    assert timing.summary()["device_usage"]["span_seconds"] == pytest.approx(20.0)
+
+
 def test_the_machines_busy_and_stolen_time_are_read_from_proc_stat(tmp_path):
     from linked_neurons.experiments import usage
 

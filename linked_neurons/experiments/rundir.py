@@ -10,6 +10,7 @@ from linked_neurons.experiments.checkpoint import Checkpoints
 from linked_neurons.experiments.events import EVENTS_RECORD
 from linked_neurons.experiments.events import delete_recorded_events
 from linked_neurons.experiments.events import recorded_events
+from linked_neurons.experiments.usage import Span
 from linked_neurons_core.io import OutputError
 from linked_neurons_core.io import atomic_write_json
 from linked_neurons_core.io import read_json
@@ -164,20 +165,31 @@ def summary_extras(metrics):
 
 
 class Timing:
-    """Whether the runs trained since it was made had the machine to
-    themselves: requested (`--exclusive`), and measured (usage.Span)."""
+    """Whether each run a group trains had the machine to itself: requested
+    (`--exclusive`), and measured (usage.Span). A timed group's runs train
+    one after another (train.py requests exclusivity only then, or for a
+    single vmapped run), and each is measured over its own part of the group:
+    from the previous run's summary (the group's start for the first) to its
+    own. One span for the group would average a run that other work shared
+    with the quiet runs before it: a third seed beside 0.3 of a core of other
+    work would read 0.1 and pass. Other groups record the group's span so
+    far (a vmapped group's runs train at once)."""
 
     def __init__(self, requested):
-        from linked_neurons.experiments.usage import Span
+        self.requested, self.span = requested, Span()
 
-        self.requested = requested
-        self.span = Span()
+    def summary(self):
+        """{"device_exclusive", "device_usage"} of the run summarized now."""
+        result = self.span.summary(self.requested)
+        if self.requested:  # the next run's span starts here
+            self.span = Span()
+        return result
 
 
 def write_summary(run, history, extras):
     timing = extras.get("device_exclusive")
-    if isinstance(timing, Timing):  # a run trained now: its span measured
-        extras = {**extras, **timing.span.summary(timing.requested)}
+    if isinstance(timing, Timing):  # a run trained now: its own span measured
+        extras = {**extras, **timing.summary()}
     try:
         atomic_write_json(run.out / "config.json", run.config)
         metrics = summarize(run.config, history, fingerprint=run.fingerprint, **extras)
