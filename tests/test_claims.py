@@ -178,6 +178,21 @@ def test_a_ratio_returns_each_verdict_and_never_judges_a_shared_device():
     assert verdict == claims.INCONCLUSIVE and comparisons[0]["note"] == "timed on a shared device"
 
 
+def test_the_evidence_says_why_a_ratio_was_not_judged_however_many_there_are():
+    # Five ratios over one reference timed beside other work: each one listed
+    # says so, not just "inconclusive" beside an interval outside the band.
+    names = ["a", "b", "c", "d", "e", "ref"]
+    table = runs("resnet50_nobn", {n: [0.9] * 3 for n in names})
+    table["wall_seconds"] = [10.0, 10.5, 11.0] * 6
+    table["device_exclusive"] = [True] * 15 + [False] * 3
+    spec = {"id": "x", "checks": [{"ratio": {"experiment": "resnet50_nobn",
+                                             "pairs": [[n, "ref", 3.0] for n in names[:5]]}}]}
+    verdict, comparisons = judge(spec, {"resnet50_nobn": table})
+    evidence = claims.summary_text(comparisons)
+    assert verdict == claims.INCONCLUSIVE and evidence.startswith("0 of 5 hold; inconclusive: ")
+    assert evidence.count("(timed on a shared device)") == 5, evidence
+
+
 def test_the_table_shows_the_time_ratio_the_claim_judges():
     table = runs("resnet50_nobn", {"lkrelu_batchnorm": [0.9] * 3, "lkrelu_none": [0.9] * 3})
     table.loc[table["variant"] == "lkrelu_batchnorm", "wall_seconds"] = [20.0, 23.0, 21.0]

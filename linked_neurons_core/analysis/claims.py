@@ -462,13 +462,17 @@ def summary_text(comparisons):
     """The evidence, short: every comparison when there are few, else a count
     and the ones that did not hold."""
     judged = [c for c in comparisons if not c.get("part")]
+
+    def said(c):  # with why it was not judged, if so ("timed on a shared device")
+        return c["text"] + (f" ({c['note']})" if c["note"] else "")
+
     if len(judged) <= 3:
-        return "; ".join(c["text"] + (f" ({c['note']})" if c["note"] else "") for c in judged)
+        return "; ".join(said(c) for c in judged)
     held = sum(c["verdict"] == HOLDS for c in judged)
     others = [c for c in judged if c["verdict"] != HOLDS]
     text = f"{held} of {len(judged)} hold"
     if others:
-        text += "; " + "; ".join(f"{c['verdict'] or 'reported'}: {c['text']}" for c in others[:5])
+        text += "; " + "; ".join(f"{c['verdict'] or 'reported'}: {said(c)}" for c in others[:5])
         if len(others) > 5:
             text += f"; and {len(others) - 5} more"
     return text
