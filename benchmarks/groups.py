@@ -16,12 +16,13 @@ Two measurements, each printed with its ratio:
    excluded; medians of interleaved repetitions. On a CPU, XLA runs a
    convolution vmapped over its weights as a grouped convolution, which is
    slower than the seeds in turn; on a GPU one small network leaves the
-   device idle, and vmap is the way to fill it. A candidate for the CPU,
-   measured beside them and not in the package: the same vmapped program
-   with each such convolution as one dense convolution whose kernel holds the
-   seeds' kernels on its block diagonal (`block_diagonal_convolutions`: 3
-   times the arithmetic, one op a layer), and how far its weights end from
-   the grouped program's after the same steps.
+   device idle, and vmap is the way to fill it. Measured beside them, what
+   the CPU's vmapped groups use where the table's `cpu_block_diagonal` says
+   (linked_neurons/experiments/blockdiag.py): the same vmapped program with
+   each such convolution as one dense convolution whose kernel holds the
+   seeds' kernels on its block diagonal (3 times the arithmetic, one op a
+   layer), and how far its weights end from the grouped program's after the
+   same steps.
    Run it on the device whose cost you want (`group_mode: auto` picks vmap on
    GPUs, sequential elsewhere).
 
@@ -35,7 +36,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
@@ -44,6 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from linked_neurons.experiments.blockdiag import block_diagonal_convolutions  # noqa: E402
 from linked_neurons_core import threads  # noqa: E402
 
 threads.keep_to(1)  # the step times in this process: a training job's one thread
@@ -80,60 +81,6 @@ def job_seconds(experiment, variant, sets, repeats):
                              for s in SEEDS))
             grouped.append(job(tmp, f"grouped{repeat}", experiment, variant, SEEDS, sets))
     return statistics.median(alone), statistics.median(grouped)
-
-
-def block_diagonal(kernels, out_axis, in_axis):
-    """K kernels stacked on a first axis as one kernel of K times the output
-    and input features (axes `out_axis`, `in_axis` of one kernel), the K on
-    its block diagonal, network-major, zeros elsewhere."""
-    from jax import numpy as jnp
-
-    k = kernels.shape[0]
-    axes = string.ascii_lowercase[:kernels.ndim - 1]
-    target = "".join("Y" + a if i == out_axis else "Z" + a if i == in_axis else a
-                     for i, a in enumerate(axes))
-    shape = list(kernels.shape[1:])
-    shape[out_axis] *= k
-    shape[in_axis] *= k
-    return jnp.einsum(f"YZ,Y{axes}->{target}", jnp.eye(k, dtype=kernels.dtype), kernels).reshape(shape)
-
-
-@contextlib.contextmanager
-def block_diagonal_convolutions():
-    """While jax traces: a convolution vmapped over both operands (K networks'
-    activations and kernels, no feature or batch groups) becomes one dense
-    convolution of K times the features whose kernel holds the K kernels on
-    its block diagonal (zeros elsewhere: K times the arithmetic), where jax's
-    own rule makes a grouped convolution. Each block's sums are the network's
-    own, plus exact zeros. A benchmark's candidate: it replaces a private jax
-    batching rule in this process while the context lasts
-    (tests/test_block_diagonal.py checks it against jax's own)."""
-    from jax import numpy as jnp
-    from jax._src.interpreters import batching
-    from jax._src.lax import convolution as conv
-
-    original = conv._conv_general_dilated_batch_rule
-
-    def rule(axis_data, args, dims, *, feature_group_count, batch_group_count,
-             dimension_numbers, out_sharding=None, **params):
-        (lhs, rhs), (lhs_dim, rhs_dim) = args, dims
-        if (lhs_dim is None or rhs_dim is None or feature_group_count != 1
-                or batch_group_count != 1 or out_sharding is not None or not lhs.shape[lhs_dim]):
-            return original(axis_data, args, dims, feature_group_count=feature_group_count,
-                            batch_group_count=batch_group_count,
-                            dimension_numbers=dimension_numbers, out_sharding=out_sharding, **params)
-        lhs_spec, rhs_spec, out_spec = dimension_numbers
-        k = lhs.shape[lhs_dim]
-        kernel = block_diagonal(jnp.moveaxis(rhs, rhs_dim, 0), rhs_spec[0], rhs_spec[1])
-        out = conv.conv_general_dilated(conv._reshape_axis_into(lhs_dim, lhs_spec[1], lhs), kernel,
-                                        dimension_numbers=dimension_numbers, **params)
-        return conv._reshape_axis_out_of(out_spec[1], k, out), out_spec[1]
-
-    batching.fancy_primitive_batchers[conv.conv_general_dilated_p] = rule
-    try:
-        yield
-    finally:
-        batching.fancy_primitive_batchers[conv.conv_general_dilated_p] = original
 
 
 def step_times(experiment, variant, sets, steps, repeats=5):

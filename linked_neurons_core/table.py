@@ -61,6 +61,7 @@ CODE = (
     "linked_neurons/experiments/progress.py",
     "linked_neurons/experiments/probes.py",
     "linked_neurons/experiments/loop.py",
+    "linked_neurons/experiments/blockdiag.py",
     "linked_neurons/experiments/losses.py",
     "linked_neurons/experiments/optimizers.py",
     "linked_neurons/experiments/schedules.py",

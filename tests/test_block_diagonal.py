@@ -1,12 +1,9 @@
-"""The block-diagonal candidate of benchmarks/groups.py: vmapped convolutions
+"""linked_neurons/experiments/blockdiag.py: vmapped convolutions
 (K networks' activations and kernels) computed as one dense convolution whose
 kernel holds the K kernels on its block diagonal give the values and
 gradients of jax's own grouped convolutions within float rounding, for the
 layouts, strides, shared and per-network inputs the article's networks use;
 and no grouped convolution is left in the program while it is on."""
-
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,14 +11,7 @@ import pytest
 jax = pytest.importorskip("jax")
 from jax import lax  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def groups():
-    spec = importlib.util.spec_from_file_location("groups_benchmark", ROOT / "benchmarks/groups.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from linked_neurons.experiments import blockdiag  # noqa: E402
 
 
 @pytest.mark.parametrize("layout,x_shape,w_shape", [
@@ -50,7 +40,7 @@ def test_block_diagonal_convolutions_equal_jaxs_grouped_ones(layout, x_shape, w_
     grouped = program()
     reference = grouped(w, x)
     assert "feature_group_count = 3" in grouped.lower(w, x).as_text()
-    with groups().block_diagonal_convolutions():
+    with blockdiag.block_diagonal_convolutions():
         block = program()
         values = block(w, x)
         text = block.lower(w, x).as_text()

@@ -6,8 +6,9 @@ Tolerances. A group trains each seed from the state the seed has alone:
   an epoch's training loss and accuracy are means over spans of batches whose
   partition depends on timing, so they agree to a relative 1e-6;
 - `vmap` (jax, the seeds as one vmapped program): XLA computes a convolution
-  vmapped over its weights as a grouped one, in another order, so losses
-  agree to a relative 1e-5 and accuracies to one validation sample.
+  vmapped over its weights as a grouped one (or, on a CPU where the table
+  asks, a block-diagonal one), in another order, so losses agree to a
+  relative 1e-5 and accuracies to one validation sample.
 A stopped or killed run that resumes ends as the uninterrupted one does, to
 the same `sequential` tolerance.
 """
@@ -33,6 +34,8 @@ CASES = {
     "allcnn": ("allcnn", "lkrelu_step01", {"width_scale": 0.05}),
     # batch normalization's moving statistics
     "depth_bn": ("depth", "bn", {"depth": 3}),
+    # vmapped on a CPU with block-diagonal convolutions (cpu_block_diagonal)
+    "depth_relu": ("depth", "relu", {"depth": 3}),
 }
 SEEDS = [100, 101, 102]
 VAL_SAMPLES = 360  # the digits' validation set
@@ -104,6 +107,47 @@ def test_a_seed_trained_in_a_group_trains_as_it_does_alone(alone, tmp_path, case
         assert (tmp_path / str(seed) / "metrics.json").exists()
         assert list((tmp_path / str(seed)).glob("events.out.tfevents.*"))
         assert not (tmp_path / str(seed) / "checkpoint").exists()
+
+
+def test_auto_trains_seeds_together_on_a_cpu_only_where_the_table_asks(alone, tmp_path):
+    # depth's quick ReLU asks for block-diagonal convolutions (cpu_block_diagonal),
+    # its BN does not: one vmapped program, and the seeds one after another.
+    import jax
+
+    assert jax.devices()[0].platform == "cpu"
+    for case, mode in (("depth_relu", "vmap"), ("depth_bn", "sequential")):
+        experiment, variant, extra = CASES[case]
+        group = train_group(experiment, variant, SEEDS, "quick", tmp_path / case / "{seed}",
+                            {**TINY, **extra})
+        assert [m["group_mode"] for m in group] == [mode] * 3, case
+        assert_same_run(group[1], alone[case], mode)
+
+
+def test_the_block_diagonal_program_has_no_grouped_convolution():
+    # What the depth group's vmapped step compiles to, with and without the rule.
+    import jax
+
+    from linked_neurons.experiments.build import build
+    from linked_neurons.experiments.loop import SeedsRunner
+    from linked_neurons_core.table import Table
+
+    config = Table().resolve("depth", "relu", "quick", {**TINY, "depth": 3}, seed=100)
+    x = np.zeros((64, 16, 16, 1), np.float32)
+    y = np.zeros((64,), np.int32)
+    model, _ = build(config, x.shape[1:], 10, 2)
+    texts = {}
+    for block in (False, True):
+        runner = SeedsRunner(model, x, y, x, y, 32, 32, block_diagonal=block)
+        state = SeedsRunner.stack([[list(g) for g in (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in model.optimizer.variables])]] * 3)
+        index = np.zeros((3, 32), np.int32)
+        metrics = runner._fresh_metrics(3)
+        with runner.tracing():
+            texts[block] = runner._train.lower(state, metrics, runner.x, runner.y, index).as_text()
+    assert "feature_group_count = 3" in texts[False]
+    assert "feature_group_count = 3" not in texts[True] and "batch_group_count = 3" not in texts[True]
 
 
 GROUP = ("allcnn", "lkrelu_step01")

@@ -183,11 +183,13 @@ class Vmapped(_Strategy):
     whole_epochs = False
 
     def __init__(self, runs, data, val, steps, num_classes, common):
+        from linked_neurons.experiments import blockdiag
         from linked_neurons.experiments.loop import SeedsRunner
 
         super().__init__(runs, data, val, steps, num_classes, common)
         self.runner = SeedsRunner(self.model, self.x, self.y, self.xv, self.yv,
-                                  runs[0].config["batch_size"], self.val_batch)
+                                  runs[0].config["batch_size"], self.val_batch,
+                                  block_diagonal=blockdiag.wanted(runs[0].config))
         self.state = None
 
     def cohorts(self, runs):

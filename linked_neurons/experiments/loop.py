@@ -21,10 +21,14 @@ randomness and normalization statistics. A span is a Python loop over the
 jitted, vmapped step (asynchronous on accelerators): any span length, one
 compilation. Meant for accelerators: on a CPU,
 XLA runs a convolution vmapped over its weights as a grouped convolution,
-slower than the seeds one after another (../../benchmarks/groups.py).
+slower than the seeds one after another (../../benchmarks/groups.py), unless
+`block_diagonal` traces it as one block-diagonal convolution (`blockdiag.py`),
+which at a few channels is faster than the seeds in turn.
 
 Both return a span's mean training loss and accuracy over its batches.
 """
+
+import contextlib
 
 import keras
 import numpy as np
@@ -96,10 +100,15 @@ class SeedsRunner:
     """Trains S states of one compiled model at once (jax): `state` is
     (trainable, non_trainable, optimizer) lists of arrays stacked over seeds."""
 
-    def __init__(self, model, x, y, xv, yv, batch, val_batch):
+    def __init__(self, model, x, y, xv, yv, batch, val_batch, block_diagonal=False):
         import jax
         import jax.numpy as jnp
 
+        from linked_neurons.experiments.blockdiag import block_diagonal_convolutions
+
+        # The compiled programs are traced (at their first call, and again for
+        # a new shape) within it: every call is.
+        self.tracing = block_diagonal_convolutions if block_diagonal else contextlib.nullcontext
         self.model = model
         self.batch, self.val_batch = batch, val_batch
         self.steps = len(x) // batch
@@ -153,21 +162,25 @@ class SeedsRunner:
         orders = np.asarray(orders, dtype=np.int32)
         metrics = self._fresh_metrics(len(orders))
         logs = None
-        for step in range(start, stop):
-            index = orders[:, step * self.batch: (step + 1) * self.batch]
-            state, metrics, logs = self._train(state, metrics, self.x, self.y, index)
+        with self.tracing():
+            for step in range(start, stop):
+                index = orders[:, step * self.batch: (step + 1) * self.batch]
+                state, metrics, logs = self._train(state, metrics, self.x, self.y, index)
         return state, {key: np.asarray(value) for key, value in logs.items()}
 
     def evaluate(self, state):
         """Validation loss and accuracy of every seed: {key: per-seed array}."""
         metrics = self._fresh_metrics(state[0][0].shape[0])
         logs = None
-        for start in range(0, len(self.xv), self.val_batch):
-            stop = start + self.val_batch
-            metrics, logs = self._evaluate(state, metrics, self.xv[start:stop], self.yv[start:stop])
+        with self.tracing():
+            for start in range(0, len(self.xv), self.val_batch):
+                stop = start + self.val_batch
+                metrics, logs = self._evaluate(state, metrics, self.xv[start:stop],
+                                               self.yv[start:stop])
         return {key: np.asarray(value) for key, value in logs.items()}
 
     def predict(self, state, x):
         """Every seed's outputs on `x`: an array (seeds, samples, ...)."""
-        return np.concatenate([np.asarray(self._predict(state, x[start:start + self.val_batch]))
-                               for start in range(0, len(x), self.val_batch)], axis=1)
+        with self.tracing():
+            return np.concatenate([np.asarray(self._predict(state, x[start:start + self.val_batch]))
+                                   for start in range(0, len(x), self.val_batch)], axis=1)

@@ -19,7 +19,10 @@ Each run writes into its own directory:
 A group trains its seeds one after another on one compiled model (the
 `sequential` mode, what CPUs do best, on every backend), or on jax all at once
 as one program vmapped over the seeds (`vmap`, for accelerators); `auto` picks
-`vmap` on a GPU or TPU and `sequential` elsewhere. Either way the group shares
+`vmap` on a GPU or TPU, and on a CPU where the table's `cpu_block_diagonal`
+asks for it (then the vmapped convolutions are block-diagonal ones,
+`blockdiag.py`: the quick depth network's 4-channel layers), and
+`sequential` elsewhere. Either way the group shares
 one process start, one data load and one compilation, and each seed's numbers
 are those it gets when trained alone (tests/test_groups.py states the
 tolerance).
@@ -145,9 +148,13 @@ def _train(runs, mode, exclusive):
         # the 8 s that All-CNN's training step took. One device needs no
         # partitioning; the random bits differ but stay seeded.
         jax.config.update("jax_threefry_partitionable", False)
+        from linked_neurons.experiments import blockdiag
+
         if mode == "auto":
-            mode = "vmap" if jax.devices()[0].platform in ("gpu", "tpu") and len(runs) > 1 \
-                else "sequential"
+            # At once where a device runs them best together: accelerators,
+            # and a CPU where the table asks for block-diagonal convolutions.
+            together = jax.devices()[0].platform in ("gpu", "tpu") or blockdiag.wanted(runs[0].config)
+            mode = "vmap" if together and len(runs) > 1 else "sequential"
     elif mode == "vmap":
         raise ConfigError(f"group mode vmap needs the jax backend, not {backend}")
     else:
