@@ -19,8 +19,9 @@ whose `experiment/variant` matches PATTERN (fnmatch; `depth` is `depth/*`):
 It writes, in OUT, the build as if trained so: each run's metrics.json and
 config.json (`runs/`), the per-run tables extract.py writes (`tables/`),
 `runs.csv`, and `claims.csv` judged by the pipeline's claims code. It then
-prints each experiment's training seconds (the sum of its epochs' seconds,
-as recorded, and as replayed) and compare_builds's comparison of BUILD with
+prints each experiment's training seconds (the sum of its jobs' epochs'
+seconds, a vmapped job's those of its longest run; as recorded, and as
+replayed) and compare_builds's comparison of BUILD with
 OUT: runs, cells and verdicts.
 
 Refused, with the run and the reason: a budget that would train a run past
@@ -139,6 +140,14 @@ def replay_run(run_dir, changes):
             seconds(prefix))
 
 
+def group_seconds(runs):
+    """A training job's seconds from its runs' (group_mode, seconds): the sum
+    of runs trained one after another; a vmapped group's longest run's (each
+    of its runs records the group's time while it trains)."""
+    values = [seconds for _, seconds in runs]
+    return max(values) if any(mode == "vmap" for mode, _ in runs) else sum(values)
+
+
 def tables_of(build):
     """{experiment: its per-run table} of a build (tables/EXPERIMENT_runs.csv,
     one row per run the experiment reads, some of them another's runs)."""
@@ -173,17 +182,22 @@ def rebuild(build, out, sets, table, claims_file, published_dir):
     # Every run replayed before anything is written: a refused one leaves no OUT.
     runs = {d: replay_run(d, [(k, v) for p, k, v in sets if fnmatch.fnmatch(group[d], p)])
             for d in dirs}
-    replayed, seconds, cut = {}, {}, set()
+    replayed, seconds, cut, jobs = {}, {}, set(), {}
     for d, (config, metrics, n_before, n_after, s_before, s_after) in runs.items():
         replayed[d] = out / "runs" / d.relative_to(build / "runs")
         replayed[d].mkdir(parents=True)
         atomic_write_json(replayed[d] / "config.json", config)
         atomic_write_json(replayed[d] / "metrics.json", metrics)
         totals = seconds.setdefault(group[d].split("/")[0], [0, 0, 0.0, 0.0])
-        for i, value in enumerate((1, n_after < n_before, s_before, s_after)):
-            totals[i] += value
+        totals[0] += 1
+        totals[1] += n_after < n_before
+        jobs.setdefault(d.parent, []).append((metrics.get("group_mode"), s_before, s_after))
         if n_after < n_before:
             cut.add(d)
+    for job, members in jobs.items():
+        totals = seconds[group[next(d for d in dirs if d.parent == job)].split("/")[0]]
+        totals[2] += group_seconds([(m, s) for m, s, _ in members])
+        totals[3] += group_seconds([(m, s) for m, _, s in members])
     new_tables = {}
     for experiment, frame in tables.items():
         rows = [extract.extract_run(replayed[run_dir(build, row)] / "metrics.json",

@@ -39,6 +39,11 @@ def test_the_replay_stops_where_the_trainer_would():
         budget.replay(history, {"epochs": 8, "early_stopping": None}, "run")
 
 
+def test_a_jobs_seconds_are_its_runs_in_turn_or_its_longest_vmapped_one():
+    assert budget.group_seconds([("sequential", 10.0), ("sequential", 12.0)]) == 22.0
+    assert budget.group_seconds([("vmap", 10.0), ("vmap", 12.0), ("vmap", 7.0)]) == 12.0
+
+
 def test_a_build_replays_to_itself_and_a_cut_keeps_its_first_epochs(tiny_article, tmp_path):
     build = tiny_article / "results/quick"
     same = tmp_path / "same"

@@ -125,7 +125,6 @@ def test_auto_trains_seeds_together_on_a_cpu_only_where_the_table_asks(alone, tm
 
 def test_the_block_diagonal_program_has_no_grouped_convolution():
     # What the depth group's vmapped step compiles to, with and without the rule.
-    import jax
 
     from linked_neurons.experiments.build import build
     from linked_neurons.experiments.loop import SeedsRunner
