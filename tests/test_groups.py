@@ -149,6 +149,40 @@ def test_the_block_diagonal_program_has_no_grouped_convolution():
     assert "feature_group_count = 3" not in texts[True] and "batch_group_count = 3" not in texts[True]
 
 
+def test_a_diverging_seed_leaves_its_block_diagonal_siblings_as_they_are_apart():
+    # Seed 0's weights overflow its activations to inf; in one block-diagonal
+    # convolution its siblings would meet them (0 * inf = NaN). Its siblings'
+    # span, evaluation and outputs are those of jax's own grouped program.
+    from linked_neurons.experiments.build import build
+    from linked_neurons.experiments.loop import SeedsRunner
+    from linked_neurons_core.table import Table
+
+    config = Table().resolve("depth", "relu", "quick", {**TINY, "depth": 3}, seed=100)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 16, 16, 1)).astype(np.float32)
+    y = rng.integers(0, 10, size=64).astype(np.int32)
+    model, _ = build(config, x.shape[1:], 10, 2)
+    base = [[np.asarray(v.value) for v in group] for group in (
+        model.trainable_variables, model.non_trainable_variables, model.optimizer.variables)]
+    states = [[[w * scale for w in base[0]], base[1], base[2]] for scale in (1e30, 1.0, 1.1)]
+    orders = np.stack([rng.permutation(64) for _ in range(3)])
+
+    def outcome(block, guarded=True):
+        runner = SeedsRunner(model, x, y, x, y, 32, 32, block_diagonal=block)
+        if not guarded:
+            runner._apart = None
+        state, logs = runner.run(SeedsRunner.stack(states), orders, 0, 2)
+        first = SeedsRunner.stack(states)
+        return logs["loss"], runner.evaluate(first)["loss"], runner.predict(first, x)
+
+    grouped, block = outcome(False), outcome(True)
+    for a, b in zip(grouped, block):
+        assert np.isfinite(b[1:]).all()
+        np.testing.assert_allclose(b[1:], a[1:], rtol=1e-5, atol=1e-6)
+    # Without the second computation, the siblings are NaN.
+    assert not any(np.isfinite(value[1:]).all() for value in outcome(True, guarded=False))
+
+
 GROUP = ("allcnn", "lkrelu_step01")
 GROUP_SETS = sets({**TINY, "epochs": 4, "width_scale": 0.05, "max_train_samples": 512,
                    "checkpoint_seconds": 0})

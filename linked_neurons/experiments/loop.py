@@ -109,6 +109,7 @@ class SeedsRunner:
         # The compiled programs are traced (at their first call, and again for
         # a new shape) within it: every call is.
         self.tracing = block_diagonal_convolutions if block_diagonal else contextlib.nullcontext
+        self.block_diagonal = block_diagonal
         self.model = model
         self.batch, self.val_batch = batch, val_batch
         self.steps = len(x) // batch
@@ -132,10 +133,19 @@ class SeedsRunner:
             outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
             return outputs
 
-        # One compiled program, one batched step per batch for all seeds.
-        self._train = jax.jit(jax.vmap(train, in_axes=(0, 0, None, None, 0)), donate_argnums=(0, 1))
-        self._evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None, None)))
-        self._predict = jax.jit(jax.vmap(predict, in_axes=(0, None)))
+        def programs():
+            # One compiled program, one batched step per batch for all seeds.
+            return (jax.jit(jax.vmap(train, in_axes=(0, 0, None, None, 0)), donate_argnums=(0, 1)),
+                    jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None, None))),
+                    jax.jit(jax.vmap(predict, in_axes=(0, None))))
+
+        self._train, self._evaluate, self._predict = programs()
+        # Block-diagonal: a seed's inf or NaN meets its siblings' zeros in
+        # each convolution (0 * inf is NaN) and would make them NaN too. A
+        # span, an evaluation or a prediction in which any seed is not finite
+        # is computed again by programs traced with jax's own convolutions,
+        # each seed apart: a diverging seed diverges alone.
+        self._apart = programs() if block_diagonal else None
 
     def _fresh_metrics(self, seeds):
         import jax.numpy as jnp
@@ -158,29 +168,51 @@ class SeedsRunner:
     def run(self, state, orders, start=0, stop=None):
         """Train every seed on batches `start` to `stop` of its own `orders`
         row; returns (state, {key: per-seed array of the span's means})."""
+        import jax
+        import jax.numpy as jnp
+
         stop = self.steps if stop is None else stop
         orders = np.asarray(orders, dtype=np.int32)
-        metrics = self._fresh_metrics(len(orders))
-        logs = None
-        with self.tracing():
-            for step in range(start, stop):
-                index = orders[:, step * self.batch: (step + 1) * self.batch]
-                state, metrics, logs = self._train(state, metrics, self.x, self.y, index)
-        return state, {key: np.asarray(value) for key, value in logs.items()}
+
+        def span(train, state, tracing):
+            metrics = self._fresh_metrics(len(orders))
+            logs = None
+            with tracing():
+                for step in range(start, stop):
+                    index = orders[:, step * self.batch: (step + 1) * self.batch]
+                    state, metrics, logs = train(state, metrics, self.x, self.y, index)
+            return state, {key: np.asarray(value) for key, value in logs.items()}
+
+        saved = jax.tree.map(jnp.copy, state) if self._apart else None  # `state` is donated
+        state, logs = span(self._train, state, self.tracing)
+        if saved is not None and not np.isfinite(logs["loss"]).all():
+            state, logs = span(self._apart[0], saved, contextlib.nullcontext)
+        return state, logs
 
     def evaluate(self, state):
         """Validation loss and accuracy of every seed: {key: per-seed array}."""
-        metrics = self._fresh_metrics(state[0][0].shape[0])
-        logs = None
-        with self.tracing():
-            for start in range(0, len(self.xv), self.val_batch):
-                stop = start + self.val_batch
-                metrics, logs = self._evaluate(state, metrics, self.xv[start:stop],
-                                               self.yv[start:stop])
-        return {key: np.asarray(value) for key, value in logs.items()}
+        def evaluate(program, tracing):
+            metrics = self._fresh_metrics(state[0][0].shape[0])
+            logs = None
+            with tracing():
+                for start in range(0, len(self.xv), self.val_batch):
+                    stop = start + self.val_batch
+                    metrics, logs = program(state, metrics, self.xv[start:stop], self.yv[start:stop])
+            return {key: np.asarray(value) for key, value in logs.items()}
+
+        logs = evaluate(self._evaluate, self.tracing)
+        if self._apart and not np.isfinite(logs["loss"]).all():
+            logs = evaluate(self._apart[1], contextlib.nullcontext)
+        return logs
 
     def predict(self, state, x):
         """Every seed's outputs on `x`: an array (seeds, samples, ...)."""
-        with self.tracing():
-            return np.concatenate([np.asarray(self._predict(state, x[start:start + self.val_batch]))
-                                   for start in range(0, len(x), self.val_batch)], axis=1)
+        def predict(program, tracing):
+            with tracing():
+                return np.concatenate([np.asarray(program(state, x[start:start + self.val_batch]))
+                                       for start in range(0, len(x), self.val_batch)], axis=1)
+
+        outputs = predict(self._predict, self.tracing)
+        if self._apart and not np.isfinite(outputs).all():
+            outputs = predict(self._apart[2], contextlib.nullcontext)
+        return outputs
