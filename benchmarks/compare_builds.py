@@ -16,7 +16,10 @@ as Markdown:
             listed, then the count. For two independent sets of three seeds
             of one network, one set's median lies outside the other's range
             in 60% of cells (`chance_outside(3)`): a count well below that
-            says the builds agree more than fresh seeds would;
+            says the builds agree more than fresh seeds would; and each
+            cell whose median changed side, at chance or learned (the
+            claims' margins, config/claims.yaml): a cell whose seeds split
+            can change its reading inside both ranges;
   verdicts  each claim's verdict in both builds, and which changed.
 
 A report, not a test: it exits 0 whatever differs (2 on unusable input).
@@ -31,6 +34,7 @@ from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,6 +42,7 @@ from linked_neurons_core.analysis import runs as run_rows  # noqa: E402
 from linked_neurons_core.analysis.units import stats  # noqa: E402
 
 KEY = ["experiment", "variant", "seed"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class BuildError(ValueError):
@@ -105,6 +110,33 @@ def cells(a, b):
                                        "median_b", "low_b", "high_b", "a_outside_b", "b_outside_a"])
 
 
+def side(median, dataset=None, thresholds=None):
+    """"at chance", "learned" or "between": a median against the claims'
+    margins over chance (1/classes of the dataset; ten when not known)."""
+    if thresholds is None:
+        thresholds = yaml.safe_load((ROOT / "config" / "claims.yaml").read_text())["thresholds"]
+    classes = 10
+    if isinstance(dataset, str):
+        from linked_neurons_core.datasets import num_classes
+
+        classes = num_classes(dataset)
+    if median < 1 / classes + thresholds["chance_margin"]:
+        return "at chance"
+    return "learned" if median > 1 / classes + thresholds["learn_margin"] else "between"
+
+
+def sides(a, table):
+    """The cells of `table` (cells()) whose median is on another side in b."""
+    datasets = a.groupby(["experiment", "variant"])["dataset"].first() if "dataset" in a else {}
+    rows = []
+    for _, c in table.iterrows():
+        dataset = datasets.get((c["experiment"], c["variant"])) if len(datasets) else None
+        pair = side(c["median_a"], dataset), side(c["median_b"], dataset)
+        if pair[0] != pair[1]:
+            rows.append({**c.to_dict(), "side_a": pair[0], "side_b": pair[1]})
+    return pd.DataFrame(rows, columns=[*table.columns, "side_a", "side_b"])
+
+
 def verdicts(a, b):
     """Each claim judged in both builds: id, verdict before, after, changed."""
     if a is None or b is None:
@@ -137,6 +169,12 @@ def report(before, after, out=None):
         for _, c in outside.iterrows():
             p(f"| {c['experiment']} | {c['variant']} | {c['median_a']:.3f} [{c['low_a']:.3f}, "
               f"{c['high_a']:.3f}] | {c['median_b']:.3f} [{c['low_b']:.3f}, {c['high_b']:.3f}] |")
+    moved = sides(runs_a, table)
+    p(f"\n**Sides.** {len(moved)} of {len(table)} cells have their median on another side, at chance "
+      "or learned (the claims' margins), in b" + (":" if len(moved) else "."))
+    for _, c in moved.iterrows():
+        p(f"- {c['experiment']}/{c['variant']}: {c['side_a']} {c['median_a']:.3f} -> "
+          f"{c['side_b']} {c['median_b']:.3f}")
     v = verdicts(claims_a, claims_b)
     if v is None:
         p("\n**Verdicts.** Not compared: a build has no claims.csv.")
@@ -150,7 +188,7 @@ def report(before, after, out=None):
 
 #: What --keep copies: the columns a comparison reads, and what places a run.
 KEPT = {"runs.csv": KEY + ["test_accuracy", "best_test_accuracy", "status", "diverged", "epochs_run",
-                           "wall_seconds", "device"],
+                           "wall_seconds", "device", "dataset"],
         "claims.csv": ["id", "verdict", "evidence"]}
 
 

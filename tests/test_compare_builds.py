@@ -30,6 +30,22 @@ def build(path, accuracies, statuses=None, diverged=(), verdicts=None):
     return path
 
 
+def test_a_split_cell_that_changes_side_inside_both_ranges_is_named(tmp_path):
+    # Two of three seeds at chance, then one: each median lies inside the
+    # other build's range, but the cell reads chance in a and learned in b.
+    a = build(tmp_path / "a", {"lkrelu": [0.089, 0.903, 0.078], "selu": [0.93, 0.95, 0.94]})
+    b = build(tmp_path / "b", {"lkrelu": [0.078, 0.831, 0.883], "selu": [0.95, 0.93, 0.92]})
+    out = io.StringIO()
+    _, cells, _ = compare_builds.report(a, b, out)
+    text = out.getvalue()
+    assert not cells[["a_outside_b", "b_outside_a"]].any().any()
+    assert "**Cells.** 0 of 2 cells" in text
+    assert "**Sides.** 1 of 2 cells have their median on another side, at chance or learned " \
+           "(the claims' margins), in b:\n- depth/lkrelu: at chance 0.089 -> learned 0.831" in text
+    assert [compare_builds.side(m) for m in (0.149, 0.2, 0.301)] == ["at chance", "between", "learned"]
+    assert compare_builds.side(0.2, "cifar10") == "between"
+
+
 def test_two_builds_are_compared_by_run_by_cell_and_by_verdict(tmp_path):
     a = build(tmp_path / "a", {"relu": [0.10, 0.09, 0.11], "lkrelu": [0.90, 0.91, 0.92],
                                "selu": [0.80, 0.85, 0.95]},
@@ -56,6 +72,8 @@ def test_two_builds_are_compared_by_run_by_cell_and_by_verdict(tmp_path):
     assert "**Cells.** 2 of 3 cells have one build's median outside the other's seed range" in text
     assert "| depth | lkrelu | 0.910 [0.900, 0.920] | 0.100 [0.090, 0.905] |" in text
     assert "60% of cells would be" in text
+    assert "**Sides.** 1 of 3 cells have their median on another side" in text
+    assert "- depth/lkrelu: learned 0.910 -> at chance 0.100" in text
     assert verdicts["changed"].tolist() == [False, True]
     assert "2 claims judged in both builds; 1 changed.\n- depth_learn: inconclusive -> does not hold" in text
 
