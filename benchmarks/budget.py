@@ -236,7 +236,9 @@ def main(argv=None):
     parser.add_argument("--claims", default=str(ROOT / "config" / "claims.yaml"))
     parser.add_argument("--published", default=str(ROOT / "paper" / "published"))
     args = parser.parse_args(argv)
-    logging.getLogger("extract").setLevel(logging.ERROR)  # no events in OUT: the history is read
+    quiet = logging.getLogger("extract")  # no events in OUT: the history is read
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         if Path(args.out).exists():
             raise BudgetError(f"{args.out} exists: give a new directory (nothing is overwritten)")
@@ -245,6 +247,8 @@ def main(argv=None):
     except BudgetError as error:
         print(f"budget: {error}", file=sys.stderr)
         return 2
+    finally:
+        quiet.setLevel(level)  # as it was: main() runs in other processes' tests too
     print("| experiment | runs | cut | training seconds, recorded | replayed | saved |\n"
           "|---|---|---|---|---|---|")
     total = [0, 0, 0.0, 0.0]
