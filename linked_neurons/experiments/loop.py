@@ -109,7 +109,6 @@ class SeedsRunner:
         # The compiled programs are traced (at their first call, and again for
         # a new shape) within it: every call is.
         self.tracing = block_diagonal_convolutions if block_diagonal else contextlib.nullcontext
-        self.block_diagonal = block_diagonal
         self.model = model
         self.batch, self.val_batch = batch, val_batch
         self.steps = len(x) // batch
