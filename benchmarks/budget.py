@@ -107,17 +107,10 @@ def replay(history, config, name):
                       "recorded; only budgets that stop a run sooner can be replayed")
 
 
-def group_of(run_dir):
-    """`experiment/variant` of a run, as its metrics.json names it (its
-    directory may carry a digest of overrides: VARIANT+DIGEST)."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return f"{metrics['experiment']}/{metrics['variant']}"
-
-
-def replay_run(run_dir, changes):
-    """`run_dir`'s run as trained with `changes`: (config.json, metrics.json,
-    epochs recorded, epochs replayed, seconds recorded, seconds replayed)."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+def replay_run(run_dir, metrics, changes):
+    """`run_dir`'s run (`metrics`: its metrics.json) as trained with
+    `changes`: (config.json, metrics.json, epochs recorded, epochs replayed,
+    seconds recorded, seconds replayed)."""
     name = f"{metrics['experiment']}/{metrics['variant']} seed {metrics['seed']}"
     config = json.loads((run_dir / "config.json").read_text())
     history = metrics["history"]
@@ -173,14 +166,17 @@ def rebuild(build, out, sets, table, claims_file, published_dir):
     # Each run once, by its own experiment/variant (its directory): a run
     # that two experiments read (Table 5's, in Table 6) has one budget.
     dirs = sorted({run_dir(build, row) for frame in tables.values() for _, row in frame.iterrows()})
-    group = {d: group_of(d) for d in dirs}
+    recorded = {d: json.loads((d / "metrics.json").read_text()) for d in dirs}
+    # experiment/variant as metrics.json names it (a directory may carry a
+    # digest of overrides: VARIANT+DIGEST)
+    group = {d: f"{m['experiment']}/{m['variant']}" for d, m in recorded.items()}
     groups = set(group.values())
     for pattern, _, _ in sets:
         if not fnmatch.filter(groups, pattern):
             raise BudgetError(f"--set {pattern}: no run of {build} matches; its groups are "
                               f"{', '.join(sorted(groups))}")
     # Every run replayed before anything is written: a refused one leaves no OUT.
-    runs = {d: replay_run(d, [(k, v) for p, k, v in sets if fnmatch.fnmatch(group[d], p)])
+    runs = {d: replay_run(d, recorded[d], [(k, v) for p, k, v in sets if fnmatch.fnmatch(group[d], p)])
             for d in dirs}
     replayed, seconds, cut, jobs = {}, {}, set(), {}
     for d, (config, metrics, n_before, n_after, s_before, s_after) in runs.items():
@@ -188,14 +184,15 @@ def rebuild(build, out, sets, table, claims_file, published_dir):
         replayed[d].mkdir(parents=True)
         atomic_write_json(replayed[d] / "config.json", config)
         atomic_write_json(replayed[d] / "metrics.json", metrics)
-        totals = seconds.setdefault(group[d].split("/")[0], [0, 0, 0.0, 0.0])
+        experiment = group[d].split("/")[0]
+        totals = seconds.setdefault(experiment, [0, 0, 0.0, 0.0])
         totals[0] += 1
         totals[1] += n_after < n_before
-        jobs.setdefault(d.parent, []).append((metrics.get("group_mode"), s_before, s_after))
+        jobs.setdefault((experiment, d.parent), []).append((metrics.get("group_mode"), s_before, s_after))
         if n_after < n_before:
             cut.add(d)
-    for job, members in jobs.items():
-        totals = seconds[group[next(d for d in dirs if d.parent == job)].split("/")[0]]
+    for (experiment, _), members in jobs.items():
+        totals = seconds[experiment]
         totals[2] += group_seconds([(m, s) for m, s, _ in members])
         totals[3] += group_seconds([(m, s) for m, _, s in members])
     new_tables = {}
