@@ -39,6 +39,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linked_neurons_core.analysis import runs as run_rows  # noqa: E402
+from linked_neurons_core.analysis.claims import chance_of  # noqa: E402
 from linked_neurons_core.analysis.units import stats  # noqa: E402
 
 KEY = ["experiment", "variant", "seed"]
@@ -110,28 +111,29 @@ def cells(a, b):
                                        "median_b", "low_b", "high_b", "a_outside_b", "b_outside_a"])
 
 
+def margins():
+    """The claims' thresholds (config/claims.yaml): chance_margin, learn_margin."""
+    return yaml.safe_load((ROOT / "config" / "claims.yaml").read_text())["thresholds"]
+
+
 def side(median, dataset=None, thresholds=None):
     """"at chance", "learned" or "between": a median against the claims'
-    margins over chance (1/classes of the dataset; ten when not known)."""
-    if thresholds is None:
-        thresholds = yaml.safe_load((ROOT / "config" / "claims.yaml").read_text())["thresholds"]
-    classes = 10
-    if isinstance(dataset, str):
-        from linked_neurons_core.datasets import num_classes
-
-        classes = num_classes(dataset)
-    if median < 1 / classes + thresholds["chance_margin"]:
+    margins over chance (the claims' `chance_of` the dataset)."""
+    thresholds = thresholds or margins()
+    chance = chance_of([dataset])
+    if median < chance + thresholds["chance_margin"]:
         return "at chance"
-    return "learned" if median > 1 / classes + thresholds["learn_margin"] else "between"
+    return "learned" if median > chance + thresholds["learn_margin"] else "between"
 
 
 def sides(a, table):
     """The cells of `table` (cells()) whose median is on another side in b."""
     datasets = a.groupby(["experiment", "variant"])["dataset"].first() if "dataset" in a else {}
+    thresholds = margins()
     rows = []
     for _, c in table.iterrows():
         dataset = datasets.get((c["experiment"], c["variant"])) if len(datasets) else None
-        pair = side(c["median_a"], dataset), side(c["median_b"], dataset)
+        pair = side(c["median_a"], dataset, thresholds), side(c["median_b"], dataset, thresholds)
         if pair[0] != pair[1]:
             rows.append({**c.to_dict(), "side_a": pair[0], "side_b": pair[1]})
     return pd.DataFrame(rows, columns=[*table.columns, "side_a", "side_b"])

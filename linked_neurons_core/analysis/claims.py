@@ -126,6 +126,13 @@ def _fmt(interval, signed=True):
     return f"{f.format(estimate)} [{f.format(low)}, {f.format(high)}]"
 
 
+def chance_of(datasets):
+    """Chance accuracy of runs on `datasets` (their names, missing ones
+    skipped): 1/classes of the dataset, or 0.1 when none is named."""
+    named = {d for d in datasets if isinstance(d, str)}
+    return 1.0 / num_classes(named.pop()) if named else 0.1
+
+
 class Context:
     """What the checks read: the units of each experiment, chance, thresholds."""
 
@@ -147,9 +154,7 @@ class Context:
         return Unit(experiment, name, rows, size)
 
     def chance(self, experiment):
-        datasets = set(self.runs[experiment]["dataset"].dropna()) if "dataset" in self.runs[experiment] \
-            else set()
-        return 1.0 / num_classes(datasets.pop()) if datasets else 0.1
+        return chance_of(self.runs[experiment].get("dataset", []))
 
     def bound(self, experiment, margin):
         """Chance plus the threshold `margin` (learn_margin, chance_margin)."""
