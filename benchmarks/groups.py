@@ -24,7 +24,8 @@ Two measurements, each printed with its ratio:
    layer), and how far its weights end from the grouped program's after the
    same steps.
    Run it on the device whose cost you want (`group_mode: auto` picks vmap on
-   GPUs, sequential elsewhere).
+   GPUs and, on a CPU, where the table's `cpu_block_diagonal` asks;
+   sequential elsewhere).
 
 A benchmark, not a test: it prints numbers and asserts nothing.
 
