@@ -29,7 +29,8 @@ def measured(build):
     root = Path(build) / "benchmarks" / "train"
     seconds = {}
     for path in sorted(root.glob("*/*.tsv")):
-        rows = list(csv.DictReader(path.open(), delimiter="\t"))
+        with path.open(newline="") as file:
+            rows = list(csv.DictReader(file, delimiter="\t"))
         if not rows or "s" not in rows[-1]:
             raise SystemExit(f"train_seconds: {path} is not a Snakemake benchmark file (no `s` column)")
         seconds[f"{path.parent.name}/{path.stem}"] = float(rows[-1]["s"])
