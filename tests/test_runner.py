@@ -287,6 +287,42 @@ def test_the_scan_loop_trains_like_fit():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("experiment, variant, overrides", [
+    ("depth", "bn", {"depth": 2}),  # BN's moving statistics, Adam
+    ("resnet50", "relu", {"width_scale": 0.25}),  # residual blocks, BN, Adam with decay
+    ("allcnn", "lkrelu_fixed", {}),  # dropout's random state, SGD with momentum
+])
+def test_the_jax_runner_trains_bit_for_bit_like_fit(experiment, variant, overrides):
+    """The runner's packed-state steps (loop.py) are `model.fit`'s steps: the
+    same losses, weights, optimizer and random states, to the bit, over spans
+    that split an epoch."""
+    import keras
+    import numpy as np
+
+    from linked_neurons.experiments.loop import EpochRunner
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("other backends' runner calls model.fit itself")
+    config = Table().resolve(experiment, variant, overrides=overrides)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(128, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 10, size=128)
+    order = rng.permutation(128)
+    spans = [(0, 1), (1, 4), (0, 4)]  # a split epoch, then a whole one
+    fitted = _compiled_model(config, x)
+    expected = [fitted.fit(x[order[a * 32:b * 32]], y[order[a * 32:b * 32]], batch_size=32,
+                           epochs=1, shuffle=False, verbose=0).history for a, b in spans]
+    runner = EpochRunner(_compiled_model(config, x), x, y, 32)
+    assert runner.packed
+    got = [runner.run(order, a, b) for a, b in spans]
+    assert got == [{key: values[-1] for key, values in h.items()} for h in expected]
+    assert got[0]["loss"] != got[1]["loss"]
+    assert int(runner.model.optimizer.iterations.value) == 8
+    for a, b in zip(fitted.variables + fitted.optimizer.variables,
+                    runner.model.variables + runner.model.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value), err_msg=a.path)
+
+
 def test_mixed_precision_trains_every_layer_kind():
     import keras
     import numpy as np

@@ -2,10 +2,18 @@
 
 `EpochRunner` trains one compiled Keras model:
 
-- `train_loop: fit` (the default) trains a span of the epoch's batches with
-  `model.fit`, compiled (`jit_compile=True`). The runner calls it for spans
-  short enough that a stop signal is answered within seconds, at a batch
-  boundary, and for the whole epoch where that is quick.
+- `train_loop: fit` (the default) trains a span of the epoch's batches as
+  `model.fit` does, compiled (`jit_compile=True`). The runner calls it for
+  spans short enough that a stop signal is answered within seconds, at a
+  batch boundary, and for the whole epoch where that is quick. On jax it
+  calls Keras's own jitted `train_step` a batch at a time, as `fit` does, with
+  the model's state packed into one buffer per dtype across each call: the
+  same computation bit for bit (tests/test_runner.py), but one array instead
+  of each variable crossing jit's boundary. `fit` passes every variable
+  (753 arrays for the quick ResNet50) to and from each step, and the
+  dispatching thread then needs most of a core of its own beside XLA's
+  (benchmarks/cores.py: a one-thread ResNet50 job used 1.4 cores, and a job
+  on the other core slowed it 1.5-2.1x). Other backends call `model.fit`.
 - `train_loop: scan` (jax only) puts the training set on the device once and
   makes an epoch one jitted `lax.scan` of Keras's own `train_step` over its
   batches: no Python and no host transfer between steps. It gives the same
@@ -29,6 +37,7 @@ Both return a span's mean training loss and accuracy over its batches.
 """
 
 import contextlib
+import math
 
 import keras
 import numpy as np
@@ -42,10 +51,51 @@ class EpochRunner:
         self.batch = batch
         self.steps = len(x) // batch
         self.x, self.y = x, y
-        self.fast = scan and keras.backend.backend() == "jax"
+        jax = keras.backend.backend() == "jax"
+        self.fast = scan and jax
         self.min_span = self.steps if self.fast else 1
+        self.packed = jax and not scan
         if self.fast:
             self._build_jax()
+        elif self.packed:
+            self._build_packed()
+
+    def _build_packed(self):
+        """A step of Keras's `train_step` whose state is one buffer per dtype."""
+        import jax
+        import jax.numpy as jnp
+
+        model = self.model
+        # Builds the optimizer and metrics without training (what fit does
+        # on its first batch).
+        model._symbolic_build(data_batch=(self.x[:self.batch], self.y[:self.batch]))
+        groups = [len(group) for group in self._variables()]
+        layout = [(v.value.shape, str(v.value.dtype)) for group in self._variables() for v in group]
+        dtypes = sorted({dtype for _, dtype in layout})
+
+        def pack(values):
+            return tuple(jnp.concatenate([jnp.ravel(v) for v, (_, d) in zip(values, layout) if d == dtype])
+                         for dtype in dtypes)
+
+        def unpack(buffers):
+            at, values = dict.fromkeys(dtypes, 0), []
+            for shape, dtype in layout:
+                size = math.prod(shape)
+                buffer = buffers[dtypes.index(dtype)]
+                values.append(buffer[at[dtype]:at[dtype] + size].reshape(shape))
+                at[dtype] += size
+            return values
+
+        def step(buffers, x, y):
+            values, state = unpack(buffers), []
+            for n in groups:
+                state.append(values[:n])
+                values = values[n:]
+            logs, state = model.train_step(tuple(state), (x, y))
+            return logs, pack([v for group in state for v in group])
+
+        self._pack, self._unpack = jax.jit(pack), jax.jit(unpack)
+        self._step = jax.jit(step, donate_argnums=0)
 
     def _build_jax(self):
         import jax
@@ -80,6 +130,8 @@ class EpochRunner:
         """Train on the batches `start` to `stop` of the epoch whose samples
         come in `order`; returns their mean loss and accuracy."""
         stop = self.steps if stop is None else stop
+        if self.packed:
+            return self._run_packed(order, start, stop)
         if not self.fast:
             index = order[start * self.batch: stop * self.batch]
             history = self.model.fit(self.x[index], self.y[index], batch_size=self.batch,
@@ -93,6 +145,20 @@ class EpochRunner:
         for group, values in zip(self._variables(), state):
             for variable, value in zip(group, values):
                 variable.assign(value)
+        return {key: float(value) for key, value in logs.items()}
+
+    def _run_packed(self, order, start, stop):
+        # What fit does for one epoch of these batches: metrics reset, then
+        # train_step per batch; the last step's logs are the span's means.
+        self.model.reset_metrics()
+        variables = [v for group in self._variables() for v in group]
+        buffers = self._pack([v.value for v in variables])
+        logs = {}
+        for step in range(start, stop):
+            index = order[step * self.batch: (step + 1) * self.batch]
+            logs, buffers = self._step(buffers, self.x[index], self.y[index])
+        for variable, value in zip(variables, self._unpack(buffers)):
+            variable.assign(value)
         return {key: float(value) for key, value in logs.items()}
 
 
