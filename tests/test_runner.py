@@ -287,15 +287,19 @@ def test_the_scan_loop_trains_like_fit():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("experiment, variant, overrides", [
-    ("depth", "bn", {"depth": 2}),  # BN's moving statistics, Adam
-    ("resnet50", "relu", {"width_scale": 0.25}),  # residual blocks, BN, Adam with decay
-    ("allcnn", "lkrelu_fixed", {}),  # dropout's random state, SGD with momentum
+@pytest.mark.parametrize("experiment, variant, overrides, exact", [
+    ("depth", "bn", {"depth": 2}, True),  # BN's moving statistics, Adam
+    ("resnet50", "relu", {"width_scale": 0.25}, True),  # residual blocks, BN, Adam with decay
+    ("allcnn", "lkrelu_fixed", {}, True),  # dropout's random state, SGD with momentum
+    # XLA compiles the packed step as another program than fit's: here it
+    # rounds one weight of the first convolution 1 ulp apart within 8 steps.
+    ("allcnn", "prelu_fixed", {}, False),
 ])
-def test_the_jax_runner_trains_bit_for_bit_like_fit(experiment, variant, overrides):
+def test_the_jax_runner_trains_like_fit(experiment, variant, overrides, exact):
     """The runner's packed-state steps (loop.py) are `model.fit`'s steps: the
-    same losses, weights, optimizer and random states, to the bit, over spans
-    that split an epoch."""
+    same losses, weights, optimizer and random states over spans that split an
+    epoch; to the bit where XLA rounds both programs alike, and to float
+    rounding where it does not."""
     import keras
     import numpy as np
 
@@ -312,15 +316,26 @@ def test_the_jax_runner_trains_bit_for_bit_like_fit(experiment, variant, overrid
     fitted = _compiled_model(config, x)
     expected = [fitted.fit(x[order[a * 32:b * 32]], y[order[a * 32:b * 32]], batch_size=32,
                            epochs=1, shuffle=False, verbose=0).history for a, b in spans]
+    expected = [{key: values[-1] for key, values in h.items()} for h in expected]
     runner = EpochRunner(_compiled_model(config, x), x, y, 32)
     assert runner.packed
     got = [runner.run(order, a, b) for a, b in spans]
-    assert got == [{key: values[-1] for key, values in h.items()} for h in expected]
     assert got[0]["loss"] != got[1]["loss"]
     assert int(runner.model.optimizer.iterations.value) == 8
-    for a, b in zip(fitted.variables + fitted.optimizer.variables,
-                    runner.model.variables + runner.model.optimizer.variables):
-        np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value), err_msg=a.path)
+    pairs = list(zip(fitted.variables + fitted.optimizer.variables,
+                     runner.model.variables + runner.model.optimizer.variables))
+    if exact:
+        assert got == expected
+        for a, b in pairs:
+            np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value), err_msg=a.path)
+    else:
+        assert [{k: pytest.approx(v, rel=1e-6) for k, v in e.items()} for e in expected] == got
+        unequal = 0
+        for a, b in pairs:
+            np.testing.assert_allclose(np.asarray(b.value), np.asarray(a.value), rtol=1e-6, atol=1e-9,
+                                       err_msg=a.path)
+            unequal += not np.array_equal(np.asarray(a.value), np.asarray(b.value))
+        assert unequal  # else: exact, and this case belongs with the others
 
 
 def test_mixed_precision_trains_every_layer_kind():

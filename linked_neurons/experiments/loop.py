@@ -7,13 +7,18 @@
   spans short enough that a stop signal is answered within seconds, at a
   batch boundary, and for the whole epoch where that is quick. On jax it
   calls Keras's own jitted `train_step` a batch at a time, as `fit` does, with
-  the model's state packed into one buffer per dtype across each call: the
-  same computation bit for bit (tests/test_runner.py), but one array instead
-  of each variable crossing jit's boundary. `fit` passes every variable
-  (753 arrays for the quick ResNet50) to and from each step, and the
-  dispatching thread then needs most of a core of its own beside XLA's
-  (benchmarks/cores.py: a one-thread ResNet50 job used 1.4 cores, and a job
-  on the other core slowed it 1.5-2.1x). Other backends call `model.fit`.
+  the model's state packed into one buffer per dtype across each call (packed
+  and unpacked on the host between spans). `fit` passes every variable (753
+  arrays for the quick ResNet50) to and from each step, and its dispatching
+  thread then needs most of a core of its own beside XLA's: a one-thread
+  ResNet50 job used 1.4 cores, and a job on the other core slowed it 1.5-2.1x
+  (benchmarks/cores.py --networks); packed, 1.0 core and 1.03-1.06x. The cost
+  is compilation: slicing 753 arrays out of the buffer makes the step's
+  program take about 15 s more to compile (ResNet50; once a group, the
+  persistent cache serves its other seeds). It is the same computation, but
+  another XLA program: the tests find it bit for bit equal to `fit` for BN,
+  ResNet50 and All-CNN with LK-ReLU, and 1 ulp apart in a weight for All-CNN
+  with PReLU (tests/test_runner.py). Other backends call `model.fit`.
 - `train_loop: scan` (jax only) puts the training set on the device once and
   makes an epoch one jitted `lax.scan` of Keras's own `train_step` over its
   batches: no Python and no host transfer between steps. It gives the same
@@ -70,32 +75,39 @@ class EpochRunner:
         # on its first batch).
         model._symbolic_build(data_batch=(self.x[:self.batch], self.y[:self.batch]))
         groups = [len(group) for group in self._variables()]
-        layout = [(v.value.shape, str(v.value.dtype)) for group in self._variables() for v in group]
-        dtypes = sorted({dtype for _, dtype in layout})
+        self._layout = [(v.value.shape, str(v.value.dtype)) for group in self._variables() for v in group]
+        self._dtypes = sorted({dtype for _, dtype in self._layout})
 
-        def pack(values):
-            return tuple(jnp.concatenate([jnp.ravel(v) for v, (_, d) in zip(values, layout) if d == dtype])
-                         for dtype in dtypes)
-
-        def unpack(buffers):
-            at, values = dict.fromkeys(dtypes, 0), []
-            for shape, dtype in layout:
-                size = math.prod(shape)
-                buffer = buffers[dtypes.index(dtype)]
-                values.append(buffer[at[dtype]:at[dtype] + size].reshape(shape))
-                at[dtype] += size
-            return values
-
+        # The optimization barriers keep XLA from fusing the packing into the
+        # step's own computations: it compiles the step faster (resnet50:
+        # 15.5 s against 21.1 s) and runs it faster (0.159 s an epoch against
+        # 0.183 s; fit: 7.4 s and 0.247 s).
         def step(buffers, x, y):
-            values, state = unpack(buffers), []
+            values, state = jax.lax.optimization_barrier(self._unpack(buffers)), []
             for n in groups:
                 state.append(values[:n])
                 values = values[n:]
             logs, state = model.train_step(tuple(state), (x, y))
-            return logs, pack([v for group in state for v in group])
+            return logs, self._pack(jax.lax.optimization_barrier([v for group in state for v in group]), jnp)
 
-        self._pack, self._unpack = jax.jit(pack), jax.jit(unpack)
         self._step = jax.jit(step, donate_argnums=0)
+        self._device_put = jax.device_put
+
+    def _pack(self, values, xp):
+        """The values of `_layout`'s variables as one flat buffer per dtype
+        (`xp`: numpy or jax.numpy)."""
+        return tuple(xp.concatenate([xp.ravel(v) for v, (_, d) in zip(values, self._layout) if d == dtype])
+                     for dtype in self._dtypes)
+
+    def _unpack(self, buffers):
+        """`_pack`'s inverse: the buffers' slices, in `_layout`'s order."""
+        at, values = dict.fromkeys(self._dtypes, 0), []
+        for shape, dtype in self._layout:
+            size = math.prod(shape)
+            buffer = buffers[self._dtypes.index(dtype)]
+            values.append(buffer[at[dtype]:at[dtype] + size].reshape(shape))
+            at[dtype] += size
+        return values
 
     def _build_jax(self):
         import jax
@@ -152,12 +164,13 @@ class EpochRunner:
         # train_step per batch; the last step's logs are the span's means.
         self.model.reset_metrics()
         variables = [v for group in self._variables() for v in group]
-        buffers = self._pack([v.value for v in variables])
+        # Packed and unpacked on the host, between spans: no program to compile.
+        buffers = self._device_put(self._pack([np.asarray(v.value) for v in variables], np))
         logs = {}
         for step in range(start, stop):
             index = order[step * self.batch: (step + 1) * self.batch]
             logs, buffers = self._step(buffers, self.x[index], self.y[index])
-        for variable, value in zip(variables, self._unpack(buffers)):
+        for variable, value in zip(variables, self._unpack([np.asarray(b) for b in buffers])):
             variable.assign(value)
         return {key: float(value) for key, value in logs.items()}
 
