@@ -3,7 +3,7 @@
 
 The job's environment is read from the training job's command as a dry run of
 the pipeline prints it, so that the test checks what the pipeline runs. A child process with that
-environment trains the quick depth network with the runner (jax), and samples
+environment trains a quick network (depth, ResNet50) with the runner (jax), and samples
 the CPU and runnable time of each of its threads (/proc/self/task/*/stat and
 schedstat) once compiled and warm, and again after a few epochs: XLA's pool
 may have as many busy threads (at least `BUSY_SHARE` of the training's CPU
@@ -59,7 +59,8 @@ def cpu():
                     (int(fields[11]) + int(fields[12])) / tick, (int(run) + int(wait)) / 1e9]
     return out
 
-config = Table().resolve("depth", "relu", "quick", {"depth": 12}, 100)
+experiment, variant, overrides = json.loads(sys.argv[2])
+config = Table().resolve(experiment, variant, "quick", overrides, 100)
 (x, y) = prepare(config)[0]
 model = build_model(config, x.shape[1:], 10)
 steps = len(x) // config["batch_size"]
@@ -94,12 +95,13 @@ def job_environment(threads):
     return env
 
 
-def training_threads(env, epochs=6):
-    """A warm training's threads in a process with `env`: ({thread: (name, CPU
-    seconds, seconds runnable)}, wall seconds)."""
+def training_threads(env, network, epochs=6):
+    """A warm training's threads of `network` ([experiment, variant,
+    overrides], quick) in a process with `env`: ({thread: (name, CPU seconds,
+    seconds runnable)}, wall seconds)."""
     full = {**os.environ, "KERAS_BACKEND": "jax", **env}
     full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-c", CHILD, str(epochs)], env=full, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", CHILD, str(epochs), json.dumps(network)], env=full, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     sample = json.loads(done.stdout.strip().splitlines()[-1])
@@ -134,9 +136,16 @@ def test_a_benchmark_keeps_to_the_jobs_threads_unless_told_otherwise(monkeypatch
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: XLA's default pool is one thread")
-def test_a_one_thread_job_trains_on_one_thread():
+@pytest.mark.parametrize("network", [
+    ["depth", "relu", {"depth": 12}],
+    # 753 state arrays: passed to each step one by one (model.fit), their
+    # dispatch kept the main thread busy beside XLA's (1.4-1.5 measured);
+    # packed into one buffer per dtype (loop.py), 1.1.
+    ["resnet50", "relu", {}],
+], ids=lambda network: network[0])
+def test_a_one_thread_job_trains_on_one_thread(network):
     pytest.importorskip("jax")
-    threads, wall = training_threads(job_environment(1))
+    threads, wall = training_threads(job_environment(1), network)
     total = sum(cpu for _, cpu, _ in threads.values())
     assert total > 0.2, f"too little training to judge: {total:.2f} s of CPU"
     # XLA's intra-op pool: as many working threads as declared (two before).
