@@ -18,6 +18,7 @@ XLA flag at all; with `--` XLA refuses it). `PJRT_NPROC` is what sizes the
 pool (XLA's `DefaultThreadPoolSize`).
 """
 
+import functools
 import json
 import os
 import re
@@ -76,6 +77,7 @@ print(json.dumps({"warm": warm, "end": cpu()}))
 """
 
 
+@functools.cache  # one dry run for every test that reads it (they only read)
 def job_environment(threads):
     """The environment variables a training job's shell sets, for `threads`:
     from the command a dry run of the pipeline prints for a training job."""
