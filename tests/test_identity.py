@@ -397,6 +397,36 @@ def test_a_timed_run_beside_other_work_is_not_recorded_exclusive(tmp_path):
     assert 0.0 <= usage["steal_cpu_seconds"] <= usage["other_cpu_seconds"]
 
 
+def test_a_job_alone_on_its_device_trains_through_fit_with_the_same_numbers(tmp_path, monkeypatch):
+    """A timed (exclusive) job's runner calls model.fit, a shared one packs
+    its state (loop.py): the scheduling changes the dispatch, not the run."""
+    import keras
+
+    from linked_neurons.experiments import loop
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("other backends always call model.fit")
+    packed = []
+
+    class Recorded(loop.EpochRunner):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            packed.append(self.packed)
+
+    monkeypatch.setattr(loop, "EpochRunner", Recorded)
+    runs = {alone: trainmod.train_group("width", "w50_relu", [100], out=tmp_path / str(alone),
+                                        overrides={**SMALL, "epochs": 2}, exclusive=alone)[0]
+            for alone in (False, True)}
+    assert packed == [True, False]
+
+    def numbers(metrics):  # all but the times
+        history = [{k: v for k, v in epoch.items() if k not in ("seconds", "wall")}
+                   for epoch in metrics["history"]]
+        return history, metrics["test_correct"], metrics["dead_units"]
+
+    assert numbers(runs[False]) == numbers(runs[True])
+    assert runs[False]["history"][1]["loss"] != runs[False]["history"][0]["loss"]
+
 # --- 8. the code digest covers the code a run executes -----------------------------
 
 # The modules of linked_neurons and linked_neurons_core that a training run

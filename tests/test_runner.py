@@ -290,6 +290,8 @@ def test_the_scan_loop_trains_like_fit():
 @pytest.mark.parametrize("experiment, variant, overrides, exact", [
     ("depth", "bn", {"depth": 2}, True),  # BN's moving statistics, Adam
     ("resnet50", "relu", {"width_scale": 0.25}, True),  # residual blocks, BN, Adam with decay
+    # Table 6's timed networks (their exclusive jobs call fit, the others pack)
+    ("resnet50_nobn", "lkselu_none", {"width_scale": 0.25}, True),
     ("allcnn", "lkrelu_fixed", {}, True),  # dropout's random state, SGD with momentum
     # XLA compiles the packed step as another program than fit's: here it
     # rounds one weight of the first convolution 1 ulp apart within 8 steps.

@@ -137,13 +137,15 @@ class Sequential(_Strategy):
     """The runs one after another on one compiled model: each starts from its
     own initial (or restored) state, so it trains as it would alone."""
 
-    def __init__(self, runs, data, val, steps, num_classes, common):
+    def __init__(self, runs, data, val, steps, num_classes, common, alone=False):
         from linked_neurons.experiments.loop import EpochRunner
 
         super().__init__(runs, data, val, steps, num_classes, common)
         config = runs[0].config
+        # Alone on its device (a timed group), a job has no neighbour that
+        # fit's dispatching thread would slow, and fit's step compiles sooner.
         self.runner = EpochRunner(self.model, self.x, self.y, config["batch_size"],
-                                  scan=config["train_loop"] == "scan")
+                                  scan=config["train_loop"] == "scan", packed=not alone)
         self.whole_epochs = self.runner.fast
         self.pace = Pace()  # one model: one pace for all its runs
 

@@ -179,9 +179,9 @@ def _train(runs, mode, exclusive):
               "environment": environment()}
     num_classes = datasets.num_classes(config["dataset"])
     with StopSignals() as signals:
-        strategy = Vmapped if mode == "vmap" else Sequential
-        train_runs(strategy(runs, (x, y), (xv, yv, xt, yt), steps, num_classes, common),
-                   runs, signals)
+        given = (runs, (x, y), (xv, yv, xt, yt), steps, num_classes, common)
+        strategy = Vmapped(*given) if mode == "vmap" else Sequential(*given, alone=bool(exclusive))
+        train_runs(strategy, runs, signals)
 
 
 def describe(metrics):
