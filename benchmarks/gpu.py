@@ -220,6 +220,9 @@ def main(argv=None):
         if args.samples < config["batch_size"]:
             parser.error(f"--samples {args.samples} is less than {experiment}/{variant}'s "
                          f"batch of {config['batch_size']}")
+    # This process only names the device: jax's default would reserve 75% of
+    # its memory here, beside the workers' own fractions.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import keras
 
     device = device_name()

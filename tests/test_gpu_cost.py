@@ -66,6 +66,8 @@ def test_gpu_hours_per_experiment_and_for_the_article(cost, caplog):
     assert table.loc["depth", "hours"] == pytest.approx((200 * 18 + 200 * 72) / 3600)
     assert table.loc["depth", "hours_alone"] == pytest.approx((200 * 36 + 200 * 72) / 3600)
     assert table.loc["depth", "concurrency"] == "1/4"
+    # resnet50's classes were timed alone only: no K won, none other was tried.
+    assert table["alone_only"].to_dict() == {"depth": False, "resnet50": True, "resnet50_nobn": True}
     assert table.loc["resnet50", "hours"] == pytest.approx(200)
     assert table.loc["resnet50_nobn", "runs"] == 1  # the shared BN run counts under resnet50
     assert table.loc["resnet50_nobn", "hours"] == pytest.approx(100)
@@ -98,6 +100,7 @@ def test_the_appendix_renders_the_measurements_or_says_how_to_get_them(cost, tmp
     assert "Article & 4 & 4400 & 306.0 & 305.0 & & 96" in text
     assert "depth & 2 & 400 & 6.0 & 5.0 & 1/4 & 48" in text
     assert r"selu\_batchnorm 2.00" in text
+    assert r"so that ``shared'' is ``alone'': resnet50, resnet50\_nobn." in text
 
 
 @pytest.mark.slow

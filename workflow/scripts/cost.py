@@ -50,7 +50,8 @@ def class_costs(bench, runs):
     by = bench.groupby(["cost_class", "concurrency"])["gpu_seconds"].median().reset_index()
     best = by.loc[by.groupby("cost_class")["gpu_seconds"].idxmin()]
     alone = by[by["concurrency"] == 1].set_index("cost_class")["gpu_seconds"]
-    return best.set_index("cost_class").assign(alone=alone)
+    shared = by.groupby("cost_class")["concurrency"].max() > 1  # measured sharing a device
+    return best.set_index("cost_class").assign(alone=alone, shared_measured=shared)
 
 
 def gpu_hours(bench, runs):
@@ -74,6 +75,10 @@ def gpu_hours(bench, runs):
                 {costs["concurrency"].get(r["cost_class"]) for r in own} - {None})),
             "authors_hours": AUTHORS_HOURS_PER_RUN * len(own),
             "unmeasured": ", ".join(unmeasured),
+            # Every measured class of it timed only alone: its "shared" is
+            # its "alone" for want of a measurement, not because K=1 won.
+            "alone_only": not unmeasured and not any(
+                costs["shared_measured"].get(r["cost_class"], False) for r in own),
         })
     table = pd.DataFrame(rows)
     # An unmeasured experiment leaves the total unknown, not smaller.
