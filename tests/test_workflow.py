@@ -222,7 +222,7 @@ def test_editing_one_variant_retrains_that_variant_only(copy):
     # A comment, a title, a resource or the checkpoint period change nothing that trains.
     table.write_text(text.replace("# The experiment table", "# An edited comment. The experiment table")
                      .replace('title: "Validation accuracy of a one-layer', 'title: "Accuracy of a one-layer')
-                     .replace("mem_mb: 2000", "mem_mb: 3000")
+                     .replace("mem_mb: 3000", "mem_mb: 4000")
                      .replace("checkpoint_seconds: 60", "checkpoint_seconds: 30"))
     jobs = planned(copy)
     assert "train" not in jobs, jobs
