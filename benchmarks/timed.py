@@ -30,13 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 def worker(experiment, scale, rounds):
     """Epoch seconds of every variant of `experiment`, interleaved."""
-    import keras
     import numpy as np
 
-    from linked_neurons.experiments.build import compile_for_training
+    from linked_neurons.experiments.build import build
     from linked_neurons.experiments.data import prepare
     from linked_neurons.experiments.loop import EpochRunner
-    from linked_neurons.experiments.models import build_model
     from linked_neurons_core import datasets
     from linked_neurons_core.table import Table
 
@@ -45,9 +43,9 @@ def worker(experiment, scale, rounds):
     for variant in table.variants(experiment):
         config = table.resolve(experiment, variant, scale, None, seed=100)
         (x, y) = prepare(config)[0]
-        keras.utils.set_random_seed(100)
-        model = build_model(config, x.shape[1:], datasets.num_classes(config["dataset"]))
-        compile_for_training(model, config, len(x) // config["batch_size"])
+        # The group's own build: seeded and compiled as the timed job does it.
+        model, _ = build(config, x.shape[1:], datasets.num_classes(config["dataset"]),
+                         len(x) // config["batch_size"])
         runner = EpochRunner(model, x, y, config["batch_size"], packed=False)
         order = np.random.default_rng(0).permutation(len(x))
         runner.run(order)  # compilation
