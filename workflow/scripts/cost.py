@@ -77,7 +77,7 @@ def gpu_hours(bench, runs):
             "unmeasured": ", ".join(unmeasured),
             # Every measured class of it timed only alone: its "shared" is
             # its "alone" for want of a measurement, not because K=1 won.
-            "alone_only": not unmeasured and not any(
+            "alone_only": bool(own) and not unmeasured and not any(
                 costs["shared_measured"].get(r["cost_class"], False) for r in own),
         })
     table = pd.DataFrame(rows)
