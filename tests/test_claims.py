@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
 
 from linked_neurons_core.analysis import claims
 from linked_neurons_core.analysis import numbers as analysis_numbers
@@ -204,7 +207,56 @@ def test_the_table_shows_the_time_ratio_the_claim_judges():
     judged = [(comparisons[0][k] + 1.0) * 2.0 for k in ("estimate", "low", "high")]
     shown = analysis_tables.table_timed("resnet50_nobn", table, None)["rows"][1]["cells"][0]
     assert [shown["median"], shown["low"], shown["high"]] == pytest.approx(judged)
-    assert shown["median"] == pytest.approx(64 / 29.5) and shown["low"] < shown["median"] < shown["high"]
+    # The geometric mean of the seeds' ratios (each seed's pair timed in one round).
+    assert shown["median"] == pytest.approx((20 / 10 * 23 / 10.5 * 21 / 9) ** (1 / 3))
+    assert shown["low"] < shown["median"] < shown["high"]
+
+
+def test_the_time_ratio_interval_is_students_t_on_the_seeds_log_ratios():
+    a, b = {100: 20.0, 101: 23.0, 102: 21.0}, {100: 10.0, 101: 10.5, 102: 9.0}
+    logs = np.log([20 / 10, 23 / 10.5, 21 / 9])
+    half = stats.t.ppf(0.975, 2) * logs.std(ddof=1) / np.sqrt(3)
+    expected = np.exp([logs.mean(), logs.mean() - half, logs.mean() + half])
+    assert claims.intervals.ratio(a, b) == pytest.approx(expected)
+    # A seed only one network has is no pair; nor is a missing time.
+    assert claims.intervals.ratio({**a, 103: 99.0}, {**b, 104: 1.0, 105: float("nan")}) \
+        == pytest.approx(expected)
+    # One pair: an estimate, no interval; no pair: nothing.
+    estimate, low, high = claims.intervals.ratio({100: 20.0}, b)
+    assert estimate == 2.0 and np.isnan(low) and np.isnan(high)
+    assert claims.intervals.ratio({7: 1.0}, b) is None
+
+
+@given(times=st.lists(st.floats(1.0, 100.0), min_size=2, max_size=6),
+       speeds=st.lists(st.floats(0.5, 2.0), min_size=6, max_size=6),
+       factor=st.floats(0.2, 5.0))
+def test_a_machine_faster_or_slower_in_some_rounds_moves_no_paired_ratio(times, speeds, factor):
+    """Each seed's pair shares its round's moment: a speed common to a round
+    cancels, so a network `factor` times slower in every round is measured
+    at exactly `factor`, however the machine's speed moved between rounds."""
+    b = {100 + i: t * speeds[i] for i, t in enumerate(times)}
+    a = {seed: factor * t for seed, t in b.items()}
+    assert claims.intervals.ratio(a, b) == pytest.approx((factor,) * 3, rel=1e-9)
+    noisy = {seed: t * (1.1 if seed % 2 else 0.9) for seed, t in a.items()}
+    estimate, low, high = claims.intervals.ratio(noisy, b)
+    assert low < estimate < high and low < factor < high * 1.2
+
+
+def test_a_time_ratio_needs_two_pairs_of_runs_to_be_judged():
+    spec = {"id": "x", "checks": [{"ratio": {"experiment": "resnet50_nobn",
+                                             "pairs": [["bn", "none", 2.0]]}}]}
+    table = runs("resnet50_nobn", {"bn": [0.9], "none": [0.9]})
+    table["wall_seconds"] = [20.0, 10.0]  # exactly the paper's 2.0, once
+    verdict, comparisons = judge(spec, {"resnet50_nobn": table})
+    assert verdict == claims.INCONCLUSIVE
+    assert comparisons[0]["note"] == "one pair of timed runs: no interval"
+    assert "= 2.000 (the paper: 2.0" in comparisons[0]["text"]
+    # Two seeds, paired by seed (not by position): 2.0 and 2.05.
+    table = runs("resnet50_nobn", {"bn": [0.9] * 2, "none": [0.9] * 2})
+    table["wall_seconds"] = [20.5, 20.0, 10.0, 10.0]
+    table.loc[table["variant"] == "bn", "seed"] = [101, 100]
+    verdict, comparisons = judge(spec, {"resnet50_nobn": table})
+    assert verdict == claims.HOLDS and comparisons[0]["note"] is None
 
 
 def test_a_run_row_has_one_status_in_the_tables_and_the_claims():
@@ -328,7 +380,7 @@ def test_chance_comes_from_the_dataset():
 def published_context():
     published = analysis_published.published_runs(ROOT / "paper" / "published")
     published = published.assign(test_accuracy=published["best_val_accuracy"])
-    return claims.Context({e: g for e, g in published.groupby("experiment")}, CLAIMS)
+    return claims.Context({e: g for e, g in published.groupby("experiment")}, CLAIMS, published=True)
 
 
 def test_the_paper_is_judged_on_its_own_published_values():

@@ -156,8 +156,7 @@ def test_training_jobs_start_timed_first_then_longest_first(built):
     (benchmarks/train_seconds.csv), longest first; two jobs picked at once
     (both cores free) may start in either order."""
     (log,) = (built / ".snakemake/log").glob("*.snakemake.log")
-    started = re.findall(r"^(?:local)?rule train\w*:\n(?:    .*\n)*?    wildcards: group=(\S+)",
-                         log.read_text(), flags=re.M)
+    started = [group for group, _ in started_training(log)]
     owners = [group.partition("+")[0] for group in started]
     assert len(owners) == sum(len(v) for v in TINY["variants"].values()) - 1  # one is shared
     # Timed: what each group's run recorded it asked for (Table 6's runs, here 2).
@@ -172,6 +171,36 @@ def test_training_jobs_start_timed_first_then_longest_first(built):
     assert len(set(rest)) > 2  # an order to get wrong
     late = [(i, j) for i in range(len(rest)) for j in range(i + 2, len(rest)) if rest[i] < rest[j]]
     assert not late, f"started before a longer job: {owners[len(timed):]}, seconds {rest}"
+
+
+def started_training(log):
+    """(group, seed or None) of each training job in the order Snakemake's
+    log started them: a timed run's job has its seed, a group's has none."""
+    return [(group, seed or None) for group, seed in re.findall(
+        r"^(?:local)?rule train\w*:\n(?:    .*\n)*?    wildcards: group=([^,\s]+)(?:, seed=(\d+))?",
+        log.read_text(), flags=re.M)]
+
+
+def test_timed_runs_train_in_rounds_each_in_its_own_job(tmp_path):
+    """Table 6's timed runs, two seeds: a job (a process) a run, alone, in
+    rounds (a seed of every timed network, then the next seed, the order
+    rotated), so that a time ratio pairs runs of one moment and its seeds
+    are repeats at different moments (common.smk, TIMED_ORDER)."""
+    copy_repository(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    snakemake(tmp_path, "--until", "train_timed",
+              "--config", "experiments=[resnet50_nobn]", "seeds=[100, 101]")
+    (log,) = (tmp_path / ".snakemake/log").glob("*.snakemake.log")
+    started = started_training(log)
+    # lkrelu_batchnorm trains as Table 5's resnet50/lkrelu (tiny's overrides add +DIGEST).
+    groups = [started[0][0], started[1][0]]
+    assert [g.partition("+")[0] for g in groups] == ["resnet50/lkrelu", "resnet50_nobn/lkrelu_none"]
+    assert started == [(groups[0], "100"), (groups[1], "100"), (groups[1], "101"), (groups[0], "101")]
+    for group in groups:
+        for seed in (100, 101):
+            metrics = json.loads((tmp_path / f"results/quick/runs/{group}/{seed}/metrics.json").read_text())
+            assert metrics["device_usage"]["exclusive_requested"] is True and metrics["seed"] == seed
+            assert (tmp_path / f"logs/quick/train/{group}/{seed}.log").stat().st_size > 0
 
 
 def test_a_damaged_seconds_file_is_named_with_its_fix(tmp_path):

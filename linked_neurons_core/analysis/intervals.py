@@ -16,12 +16,16 @@ interval of a difference of two independent binomial proportions of that
 size (Wilson's interval for a single accuracy), so that, e.g., 0.9139
 against 0.9134 is a difference of 0.0005 +- 0.0078.
 
+A time ratio (`ratio`) pairs two networks' runs by seed and takes
+Student's t on the pairs' log ratios.
+
 Judging an interval (`side`, `within`): it lies wholly on one side (holds or
 does not hold) or it does not (inconclusive). A bound touched counts for
 neither side: a tie never holds.
 """
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 LEVEL = 0.95
@@ -80,18 +84,30 @@ def binomial(p, n, q=None):
     return p - q, float(p - q - half), float(p - q + half)
 
 
-def ratio(a, b, resamples=RESAMPLES):
-    """(mean of a / mean of b, low, high), the seeds of each resampled."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    estimate = float(a.mean() / b.mean())
-    if len(a) < 2 or len(b) < 2:
-        return estimate, estimate, estimate
-    result = stats.bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis) / y.mean(axis),
-                             n_resamples=resamples, vectorized=True, paired=False,
-                             confidence_level=LEVEL, method="percentile",
-                             random_state=np.random.default_rng(SEED))
-    low, high = result.confidence_interval
-    return estimate, float(low), float(high)
+def ratio(a, b):
+    """(estimate, low, high) of a's training time over b's, paired by seed:
+    `a` and `b` map a seed to its run's seconds (a dict or a Series indexed
+    by seed); the seeds both have are the pairs.
+
+    Each pair is one repeat of the comparison: the pipeline times a seed of
+    every timed network in one round, each run in its own process, the
+    rounds one after another (workflow/rules/common.smk, `timed_order`), so
+    that a pair shares its moment of the machine and the pairs differ in
+    theirs. The estimate is the geometric mean of the pairs' ratios; the
+    interval, Student's t on their logarithms (a time varies by a factor, and
+    three seeds are too few for a bootstrap's percentiles, which cannot reach
+    beyond the pairs' own range). Fewer than two pairs give no interval:
+    (estimate, nan, nan), which no bound judges; none gives None."""
+    a, b = (pd.Series(x, dtype=np.float64).dropna() for x in (a, b))
+    seeds = a.index.intersection(b.index)
+    if not len(seeds):
+        return None
+    logs = np.log(a[seeds].to_numpy() / b[seeds].to_numpy())
+    estimate = float(np.exp(logs.mean()))
+    if len(logs) < 2:
+        return estimate, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + LEVEL / 2, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+    return estimate, float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
 
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"

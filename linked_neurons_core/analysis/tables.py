@@ -16,6 +16,7 @@ from linked_neurons_core.analysis import names as naming
 from linked_neurons_core.analysis import runs as run_rows
 from linked_neurons_core.analysis.units import cell
 from linked_neurons_core.analysis.units import stats
+from linked_neurons_core.analysis.units import times
 from linked_neurons_core.analysis.units import units
 
 
@@ -123,19 +124,21 @@ def table_best_policy(experiment, runs, published):
 
 
 def time_ratios(experiment, runs):
-    """Each unit's whole training wall time over the layout's `reference`'s:
-    the ratio of their mean times with its 95% interval (intervals.ratio, the
-    figure the claims judge), and whether every run had its device to itself."""
+    """Each unit's whole training wall time over the layout's `reference`'s,
+    paired by seed (intervals.ratio, the figure the claims judge): the
+    estimate with its 95% interval (none from fewer than two pairs), and
+    whether every run had its device to itself."""
     found = units(experiment, runs)
     ref = found.get(naming.names().layout(experiment).get("reference"))
-    reference = stats(ref, "wall_seconds")["values"] if ref is not None else []
+    reference = times(ref) if ref is not None else None
     out = {}
     for unit, rows in found.items():
         # The unit's runs (seeds, diverged, not converged) with the ratio as its value.
         own = stats(rows, "wall_seconds")
-        if not own["values"] or not reference:
+        judged = intervals.ratio(times(rows), reference) if reference is not None else None
+        if judged is None:
             continue
-        estimate, low, high = intervals.ratio(own["values"], reference)
+        estimate, low, high = (None if pd.isna(v) else v for v in judged)
         exclusive = bool(pd.concat([rows, ref])["device_exclusive"].map(run_rows.flag).all())
         out[unit] = {**own, "median": estimate, "low": low, "high": high, "values": [estimate],
                      "exclusive": exclusive, "published": None}

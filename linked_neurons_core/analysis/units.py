@@ -59,6 +59,15 @@ def stats(rows, key="test_accuracy"):
     }
 
 
+def times(rows, key="wall_seconds"):
+    """{seed: the run's training seconds} of a unit's runs, as a Series (the
+    pairs of `intervals.ratio`): diverged runs and runs without a time left out."""
+    if not len(rows) or key not in rows:
+        return pd.Series(dtype=float)
+    counted = rows[~rows["diverged"].map(run_rows.flag)] if "diverged" in rows else rows
+    return pd.Series(counted[key].astype(float).to_numpy(), index=counted["seed"].astype(int)).dropna()
+
+
 def units(experiment, runs):
     """{unit: its runs} of an experiment's per-run table."""
     if naming.names().kind(experiment) != "best_policy":

@@ -3,7 +3,8 @@
 # starts the cluster (cluster.sh up), runs the tiny configuration
 # (tests/tiny.yaml) with `snakemake --profile profiles/slurm` in a
 # clean copy of the repository, checks that every training group (the seeds
-# of one variant) was one SLURM job (sacct) and that the PDF was built, and
+# of one variant; a timed group's, one job a seed) was one SLURM job (sacct)
+# and that the PDF was built, and
 # tears the cluster down whatever happens. Run as root from the repository root, in the project's venv.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,10 +27,11 @@ cd "$WORK"
 python -m snakemake --profile profiles/slurm --configfile tiny.yaml > snakemake.log 2>&1 || {
     tail -n 60 snakemake.log; exit 1; }
 
-# Training groups, as workflow/rules/common.smk forms them: one job trains the
+# Training jobs, as workflow/rules/common.smk forms them: one job trains the
 # selected seeds of one trained variant, its owner (experiment, variant); a
 # variant that trains exactly like one of another experiment is that one's
-# (Table 6's BN networks are Table 5's).
+# (Table 6's BN networks are Table 5's); a timed group (Table 6, alone on its
+# node) is one job a seed.
 expected=$(python - <<'PY'
 import yaml
 # The checkout's (this folder is first on sys.path), as the Snakefile's.
@@ -37,17 +39,22 @@ import linked_neurons_core.table as module
 config = {**yaml.safe_load(open("config/config.yaml")), **yaml.safe_load(open("tiny.yaml"))}
 table = module.Table(config["table"])
 overrides = {"protocol": config["protocol"], **module.coerce_overrides(config["set"])}
-groups = {table.trained_as(e, v, config["scale"], overrides)
-          for e in config["experiments"] for v in config["variants"].get(e) or table.variants(e)}
-print(len(groups))
+timed = {}
+for e in config["experiments"]:
+    for v in config["variants"].get(e) or table.variants(e):
+        owner = table.trained_as(e, v, config["scale"], overrides)
+        run = table.resolve(e, v, config["scale"], overrides)
+        timed[owner] = timed.get(owner, False) or run["timed"]
+seeds = len(config["seeds"])
+print(sum(seeds if t and config["exclusive_timing"] else 1 for t in timed.values()))
 PY
 )
 # This run's jobs (sacct keeps earlier ones too).
 ids=$(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\) .*/\1/p' snakemake.log | paste -sd, -)
 submitted=$(grep -c 'has been submitted with SLURM jobid' snakemake.log || true)
 jobs=$(sacct -X -n -P -j "${ids:-0}" -o JobID,State,Comment | grep -c '|COMPLETED|rule_train_' || true)
-echo "training groups expected: $expected; SLURM jobs of rule train COMPLETED in sacct: $jobs; submitted: $submitted"
-[ "$jobs" -eq "$expected" ] || { echo "FAIL: not every training group was one SLURM job"; exit 1; }
+echo "training jobs expected: $expected; SLURM jobs of rule train COMPLETED in sacct: $jobs; submitted: $submitted"
+[ "$jobs" -eq "$expected" ] || { echo "FAIL: not every training job (a group, or a timed run) was one SLURM job"; exit 1; }
 [ "$submitted" -eq "$expected" ] || { echo "FAIL: only training runs are SLURM jobs; the light rules run locally"; exit 1; }
 [ -s paper/paper.pdf ] || { echo "FAIL: paper/paper.pdf was not built"; exit 1; }
 # (not `pdftotext | grep -q`: grep stops at the first match, pdftotext gets

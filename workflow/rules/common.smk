@@ -136,12 +136,6 @@ CODE_DIGEST = T.code_digest(Path(workflow.basedir))
 os.environ.update(
     LINKED_NEURONS_PIPELINE=json.dumps({"table": config["table"], "scale": SCALE, "overrides": OVERRIDES})
 )
-# One training rule per distinct list of seeds (its outputs are the seeds'
-# metrics.json): usually one, `train`.
-SEED_LISTS = {}
-for _key, _group in GROUPS.items():
-    SEED_LISTS.setdefault(tuple(_group["seeds"]), []).append(_key)
-
 GPU_BENCHMARK = "benchmarks/gpu.csv"  # benchmarks/gpu.py, run on a GPU
 HAVE_LATEXMK = shutil.which("latexmk") is not None
 PDF_HINT = (
@@ -182,6 +176,37 @@ def exclusive(group):
     return GROUPS[group]["timed"] and config["exclusive_timing"]
 
 
+def _timed_order():
+    """The timed runs, (group, seed), in the order they train: in rounds, a
+    seed of every timed group, then the next seed, each run a job (and a
+    process) of its own, each round's groups rotated by one from the last's
+    (no group always follows the same one). A time varies by a tenth or more
+    from one moment of the machine, and one process, to another: the runs of
+    a round share their moment, so a time ratio pairs them by seed
+    (linked_neurons_core/analysis/intervals.py, `ratio`), and the rounds, at
+    different moments, are its repeats. The seeds of one job would share a
+    moment, and their spread understate what a ratio varies by."""
+    timed = [key for key in GROUPS if exclusive(key)]
+    rounds = max((len(GROUPS[key]["seeds"]) for key in timed), default=0)
+    order = []
+    for i in range(rounds):
+        for j in range(len(timed)):
+            key = timed[(i + j) % len(timed)]
+            if i < len(GROUPS[key]["seeds"]):
+                order.append((key, GROUPS[key]["seeds"][i]))
+    return order
+
+
+TIMED_ORDER = _timed_order()
+# The training rules: `train_timed`, one job a timed run (TIMED_ORDER), and
+# one rule per distinct list of seeds of the other groups, a job a group (its
+# outputs are the seeds' metrics.json): usually one, `train`.
+SEED_LISTS = {}
+for _key, _group in GROUPS.items():
+    if not exclusive(_key):
+        SEED_LISTS.setdefault(tuple(_group["seeds"]), []).append(_key)
+
+
 # Each training group's wall seconds in a measured build, by scale
 # (benchmarks/train_seconds.py wrote it): what orders the training jobs.
 TRAIN_SECONDS_FILE = Path(workflow.basedir) / "benchmarks" / "train_seconds.csv"
@@ -207,13 +232,14 @@ TRAIN_SECONDS = _train_seconds()
 
 
 def train_priority(wildcards):
-    """Timed groups first, alone while every core is free; then the others
-    longest first, by their seconds in benchmarks/train_seconds.csv (0 for a
-    group it lacks; a group with overrides takes its variant's), so that no
-    long group starts last and holds one core while the others idle. It
-    orders jobs only: no run's numbers depend on it, and no job reruns."""
+    """Timed runs first, alone while every core is free, in TIMED_ORDER's
+    rounds; then the other groups longest first, by their seconds in
+    benchmarks/train_seconds.csv (0 for a group it lacks; a group with
+    overrides takes its variant's), so that no long group starts last and
+    holds one core while the others idle. It orders jobs only: no run's
+    numbers depend on it, and no job reruns."""
     if exclusive(wildcards.group):
-        return TIMED_PRIORITY
+        return TIMED_PRIORITY + len(TIMED_ORDER) - TIMED_ORDER.index((wildcards.group, int(wildcards.seed)))
     group = GROUPS[wildcards.group]
     seconds = TRAIN_SECONDS.get(f"{group['experiment']}/{group['variant']}", 0)
     return min(int(seconds), TIMED_PRIORITY // 4)
@@ -233,7 +259,7 @@ def train_threads(wildcards):
 
 def train_mode(wildcards):
     """How the group's runs train together (a param: it changes their numbers
-    within tolerance): a timed group one after another."""
+    within tolerance): a timed run alone."""
     return "sequential" if exclusive(wildcards.group) else config["group_mode"]
 
 

@@ -1,5 +1,6 @@
 # The training jobs: one per group, the runs of one variant (one per seed),
-# trained in one process (linked_neurons/experiments/train.py). Outputs are
+# trained in one process (linked_neurons/experiments/train.py); a timed run
+# (Table 6) is a job of its own (common.smk, TIMED_ORDER). Outputs are
 # update()d: Snakemake does not delete a group's finished runs before it
 # reruns the group (one run deleted, a stale run), and the runner trains only
 # the runs whose metrics.json is missing or of another configuration or code.
@@ -9,28 +10,42 @@
 # Threads: THREAD_ENV (linked_neurons_core/threads.py) keeps a job to its
 # `threads`; tests/test_threads.py checks that it does.
 
-for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items()):
+_TRAIN_RULES = [
+    (
+        "train" if _index == 0 else f"train_{_index + 1}",
+        expand(f"{RESULTS}/runs/{{group}}/{{seed}}/metrics.json", seed=_seeds, allow_missing=True),
+        _keys,
+        "{group}",
+    )
+    for _index, (_seeds, _keys) in enumerate(SEED_LISTS.items())
+]
+if TIMED_ORDER:
+    _TRAIN_RULES.append(
+        (
+            "train_timed",
+            [f"{RESULTS}/runs/{{group}}/{{seed,[0-9]+}}/metrics.json"],
+            sorted({key for key, _ in TIMED_ORDER}),
+            "{group}/{seed}",
+        )
+    )
+
+for _name, _outputs, _keys, _job in _TRAIN_RULES:
 
     rule:
         name:
-            "train" if _index == 0 else f"train_{_index + 1}"
+            _name
         output:
-            update(
-                expand(
-                    f"{RESULTS}/runs/{{group}}/{{seed}}/metrics.json",
-                    seed=_seeds,
-                    allow_missing=True,
-                )
-            ),
+            update(_outputs),
         log:
-            f"logs/{SCALE}/train/{{group}}.log",
+            f"logs/{SCALE}/train/{_job}.log",
         benchmark:
-            f"{RESULTS}/benchmarks/train/{{group}}.tsv"
+            f"{RESULTS}/benchmarks/train/{_job}.tsv"
         wildcard_constraints:
             group="|".join(re.escape(key) for key in _keys),
-        # Timed groups (alone on the device) first, while every core is free:
-        # the rest of the build never waits for cores to drain behind one.
-        # Then the longest first: no long group is left to run alone at the end.
+        # Timed runs (alone on the device) first, while every core is free,
+        # in rounds (TIMED_ORDER): the rest of the build never waits for cores
+        # to drain behind one. Then the longest first: no long group is left
+        # to run alone at the end.
         priority: train_priority
         conda:
             "../envs/pipeline.yaml"
