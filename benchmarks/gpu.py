@@ -174,7 +174,7 @@ def append(path, row):
     path = Path(path)
     rows = list(csv.DictReader(path.open())) if path.exists() else []
     text = io.StringIO()
-    writer = csv.DictWriter(text, COLUMNS)
+    writer = csv.DictWriter(text, COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows([*rows, row])
     atomic_write_text(path, text.getvalue())
