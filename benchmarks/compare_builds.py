@@ -20,6 +20,11 @@ as Markdown:
             cell whose median changed side, at chance or learned (the
             claims' margins, config/claims.yaml): a cell whose seeds split
             can change its reading inside both ranges;
+  times     each time ratio the claims judge (config/claims.yaml's `ratio`
+            checks: Table 6), paired by seed as the claims pair it
+            (intervals.ratio), in both builds, and whether the two 95%
+            intervals overlap: intervals that do not overlap from one build
+            to the next say a time varies by more than they count;
   verdicts  each claim's verdict in both builds, and which changed.
 
 A report, not a test: it exits 0 whatever differs (2 on unusable input).
@@ -38,9 +43,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from linked_neurons_core.analysis import intervals  # noqa: E402
 from linked_neurons_core.analysis import runs as run_rows  # noqa: E402
 from linked_neurons_core.analysis.claims import chance_of  # noqa: E402
 from linked_neurons_core.analysis.units import stats  # noqa: E402
+from linked_neurons_core.analysis.units import times  # noqa: E402
 
 KEY = ["experiment", "variant", "seed"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,6 +146,43 @@ def sides(a, table):
     return pd.DataFrame(rows, columns=[*table.columns, "side_a", "side_b"])
 
 
+def time_ratios(a, b, claims_file=None):
+    """Each time ratio of the claims' `ratio` checks, once, in both builds:
+    a frame of experiment, network, reference (the ratio is network's
+    time over reference's), paper (its figure), (estimate, low, high)
+    in build a and in build b (None where a build lacks a run; NaN bounds
+    from one pair), and overlap (None unless both have an interval)."""
+    spec = yaml.safe_load(Path(claims_file or ROOT / "config" / "claims.yaml").read_text())
+    rows, seen = [], set()
+    for claim in spec["claims"]:
+        for check in claim["checks"]:
+            if "ratio" not in check:
+                continue
+            e = check["ratio"]["experiment"]
+            for x, y, paper in check["ratio"]["pairs"]:
+                if (e, x, y) in seen:
+                    continue
+                seen.add((e, x, y))
+                got = []
+                for runs in (a, b):
+                    mine = runs[runs["experiment"] == e] if "wall_seconds" in runs else runs.iloc[0:0]
+                    got.append(intervals.ratio(times(mine[mine["variant"] == x]),
+                                               times(mine[mine["variant"] == y])))
+                both = all(g is not None and not pd.isna(g[1]) for g in got)
+                overlap = bool(got[0][1] <= got[1][2] and got[1][1] <= got[0][2]) if both else None
+                rows.append({"experiment": e, "network": x, "reference": y, "paper": paper,
+                             "in_a": got[0], "in_b": got[1], "overlap": overlap})
+    columns = ["experiment", "network", "reference", "paper", "in_a", "in_b", "overlap"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _interval(value):
+    if value is None:
+        return "--"
+    estimate, low, high = value
+    return f"{estimate:.2f}" if pd.isna(low) else f"{estimate:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def verdicts(a, b):
     """Each claim judged in both builds: id, verdict before, after, changed."""
     if a is None or b is None:
@@ -177,6 +221,16 @@ def report(before, after, out=None):
     for _, c in moved.iterrows():
         p(f"- {c['experiment']}/{c['variant']}: {c['side_a']} {c['median_a']:.3f} -> "
           f"{c['side_b']} {c['median_b']:.3f}")
+    ratios = time_ratios(runs_a, runs_b)
+    judged = ratios[ratios["overlap"].notna()]
+    if len(judged):
+        p(f"\n**Times.** {int((~judged['overlap'].astype(bool)).sum())} of {len(judged)} time ratios "
+          "have 95% intervals that do not overlap between the builds (paired by seed, as the claims judge "
+          "them):\n\n| time ratio (the paper's) | a | b | overlap |\n|---|---|---|---|")
+        for _, t in ratios.iterrows():
+            overlap = "--" if t["overlap"] is None else "yes" if t["overlap"] else "no"
+            p(f"| {t['experiment']}: {t['network']} / {t['reference']} ({t['paper']}) | "
+              f"{_interval(t['in_a'])} | {_interval(t['in_b'])} | {overlap} |")
     v = verdicts(claims_a, claims_b)
     if v is None:
         p("\n**Verdicts.** Not compared: a build has no claims.csv.")
@@ -190,7 +244,7 @@ def report(before, after, out=None):
 
 #: What --keep copies: the columns a comparison reads, and what places a run.
 KEPT = {"runs.csv": KEY + ["test_accuracy", "best_test_accuracy", "status", "diverged", "epochs_run",
-                           "wall_seconds", "device", "dataset"],
+                           "wall_seconds", "device_exclusive", "device", "dataset"],
         "claims.csv": ["id", "verdict", "evidence"]}
 
 

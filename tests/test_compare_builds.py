@@ -108,3 +108,30 @@ def test_the_chance_of_a_median_outside_the_other_range_matches_a_simulation():
     a, b = np.sort(rng.normal(size=(2, 200_000, 3)), axis=-1)
     hits = ((a[:, 1] < b[:, 0]) | (a[:, 1] > b[:, 2])) | ((b[:, 1] < a[:, 0]) | (b[:, 1] > a[:, 2]))
     assert hits.mean() == pytest.approx(compare_builds.chance_outside(3), abs=0.005)
+
+
+def test_time_ratios_are_paired_by_seed_and_their_intervals_compared(tmp_path):
+    def timed(path, lkrelu_bn, lkrelu_none):
+        path.mkdir(parents=True)
+        rows = [{"experiment": "resnet50_nobn", "variant": v, "seed": seed, "test_accuracy": 0.9,
+                 "status": "converged", "diverged": False, "run": f"runs/{v}/{seed}", "wall_seconds": t}
+                for v, ts in (("lkrelu_batchnorm", lkrelu_bn), ("lkrelu_none", lkrelu_none))
+                for seed, t in zip((100, 101, 102), ts)]
+        pd.DataFrame(rows).to_csv(path / "runs.csv", index=False)
+        return path
+
+    # Every round of b on a machine 1.5x slower: the same ratios, 2.0 each.
+    a = timed(tmp_path / "a", [20.0, 22.0, 21.0], [10.0, 11.0, 10.5])
+    b = timed(tmp_path / "b", [30.0, 33.0, 31.5], [15.0, 16.5, 15.75])
+    c = timed(tmp_path / "c", [15.0, 16.0, 15.5], [10.0, 10.5, 10.0])  # about 1.5
+    out = io.StringIO()
+    compare_builds.report(a, b, out)
+    assert "**Times.** 0 of" in out.getvalue()
+    assert "| resnet50_nobn: lkrelu_batchnorm / lkrelu_none (2.08) | 2.00 [2.00, 2.00] | " \
+           "2.00 [2.00, 2.00] | yes |" in out.getvalue()
+    ratios = compare_builds.time_ratios(*(compare_builds.load(x)[0] for x in (a, c)))
+    row = ratios[(ratios["network"] == "lkrelu_batchnorm") & (ratios["reference"] == "lkrelu_none")].iloc[0]
+    assert row["overlap"] is not None and not row["overlap"]
+    assert row["in_b"][0] == pytest.approx((1.5 * 16 / 10.5 * 1.55) ** (1 / 3))
+    # A ratio whose networks a build lacks: shown as --, not compared.
+    assert ratios[ratios["network"] == "selu_batchnorm"]["overlap"].isna().all()
