@@ -263,7 +263,11 @@ def test_sigterm_saves_mid_epoch_then_resumes_to_the_same_metrics(uninterrupted,
 def test_a_damaged_newest_checkpoint_resumes_from_the_older_one(uninterrupted, tmp_path):
     whole, _ = uninterrupted
     proc = start(tmp_path)
-    wait_for(proc, lambda: list((tmp_path / "100" / "checkpoint").glob("epoch-0003-*.json")))
+    checkpoint = tmp_path / "100" / "checkpoint"
+    # Killed once the third save is whole: its .json written and the oldest
+    # pair deleted after it (a kill between the two leaves three pairs).
+    wait_for(proc, lambda: list(checkpoint.glob("epoch-0003-*.json"))
+             and not list(checkpoint.glob("epoch-0001-*")))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     checkpoints = sorted((tmp_path / "100" / "checkpoint").glob("*.npz"))

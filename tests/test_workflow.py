@@ -235,7 +235,8 @@ def test_a_template_edit_reruns_rendering_only(copy):
     intervals = copy / "linked_neurons_core/analysis/intervals.py"
     intervals.write_text(intervals.read_text() + "\n# an edit\n")
     jobs = planned(copy)
-    assert {"extract", "table", "claims", "paper"} <= set(jobs) and "train" not in jobs, jobs
+    assert {"extract", "table", "claims", "paper"} <= set(jobs), jobs
+    assert not {"train", "train_timed"} & set(jobs), jobs
 
 
 def test_editing_one_variant_retrains_that_variant_only(copy):
@@ -254,21 +255,23 @@ def test_editing_one_variant_retrains_that_variant_only(copy):
                      .replace("mem_mb: 3000", "mem_mb: 4000")
                      .replace("checkpoint_seconds: 60", "checkpoint_seconds: 30"))
     jobs = planned(copy)
-    assert "train" not in jobs, jobs
+    assert not {"train", "train_timed"} & set(jobs), jobs
 
 
 def test_an_edit_to_the_code_the_runs_execute_makes_them_stale(copy):
     models = copy / "linked_neurons/experiments/models.py"
     models.write_text(models.read_text() + "\n# an edit\n")
     jobs = planned(copy)
-    assert len(jobs["train"]) == sum(len(v) for v in TINY["variants"].values()) - 1
+    # Every group, Table 6's timed ones a job a run (one seed here).
+    assert len(jobs["train"]) + len(jobs["train_timed"]) == sum(map(len, TINY["variants"].values())) - 1
+    assert len(jobs["train_timed"]) == 2
     changed = snakemake(copy, "--list-changes", "params").stdout
     assert "results/quick/runs/depth/" in changed
     # Code that does not train (the command line) changes nothing.
     models.write_text(models.read_text().replace("\n# an edit\n", ""))
     cli = copy / "linked_neurons/cli.py"
     cli.write_text(cli.read_text() + "\n# an edit\n")
-    assert "train" not in planned(copy)
+    assert not {"train", "train_timed"} & set(planned(copy))
 
 
 def test_overrides_from_the_command_line_train_runs_of_their_own(copy):
