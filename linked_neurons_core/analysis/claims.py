@@ -393,11 +393,10 @@ def ratio(spec, ctx):
         a, b = ctx.unit(e, a_name), ctx.unit(e, b_name)
         low_bound, high_bound = expected / (1 + tolerance), expected * (1 + tolerance)
         interval = intervals.ratio(times(a.rows), times(b.rows))
-        pairs = len(times(a.rows).index.intersection(times(b.rows).index))
         note = None
         if interval is not None and ctx.published:
             interval = (interval[0],) * 3
-        elif interval is not None and pairs < 2:
+        elif interval is not None and pd.isna(interval[1]):  # one pair: no bounds
             note = "one pair of timed runs: no interval"
         verdict = INCONCLUSIVE if interval is None or note else \
             intervals.within(interval, low_bound, high_bound)

@@ -91,7 +91,7 @@ def ratio(a, b):
 
     Each pair is one repeat of the comparison: the pipeline times a seed of
     every timed network in one round, each run in its own process, the
-    rounds one after another (workflow/rules/common.smk, `timed_order`), so
+    rounds one after another (workflow/rules/common.smk, `TIMED_ORDER`), so
     that a pair shares its moment of the machine and the pairs differ in
     theirs. The estimate is the geometric mean of the pairs' ratios; the
     interval, Student's t on their logarithms (a time varies by a factor, and
