@@ -232,13 +232,19 @@ def test_the_accuracy_interval_is_students_t_with_a_seed_part_and_a_test_set_par
     # One seed: nothing measures the seeds' spread; the test set's part alone.
     estimate, low, high = claims.intervals.accuracy(a[:1])
     half = stats.t.ppf(0.975, 4) * a[0].std(ddof=1) / np.sqrt(5)
-    assert (estimate, low, high) == pytest.approx((0.8, 0.8 - half, 0.8 + half))
+    assert (estimate, low, high) == pytest.approx((0.8, 0.8 - half, min(0.8 + half, 1.0)))
     # Three seeds far apart: the interval reaches beyond their own range, as
     # three draws of a network's seeds should (a percentile bootstrap over
     # them could not).
     spread = np.array([[1] * 80 + [0] * 20, [1] * 90 + [0] * 10, [1] * 100], dtype=bool)
     estimate, low, high = claims.intervals.accuracy(spread)
-    assert low < 0.8 and high > 1.0 and estimate == pytest.approx(0.9)
+    assert low < 0.8 and estimate == pytest.approx(0.9)
+    # ... but not past what an accuracy can be: a cell whose seeds split
+    # between chance and learning reaches 1 (and a difference, -1 and 1).
+    assert high == 1.0
+    split = np.array([[1] * 95 + [0] * 5, [1] * 97 + [0] * 3, [1] * 8 + [0] * 92], dtype=bool)
+    assert claims.intervals.accuracy(split)[1:] == (0.0, 1.0)
+    assert claims.intervals.difference(np.zeros_like(split), split)[1] == -1.0
 
 
 def test_accuracy_intervals_contain_the_truth_about_95_percent_of_the_time():

@@ -57,7 +57,8 @@ def combined(units, weights):
     the standard error, where a bootstrap's percentiles cannot reach beyond
     the seeds' own range. The part of a seed's result that is neither its
     network's nor the sample's (the interaction) is counted in both parts:
-    the interval errs wide by that much."""
+    the interval errs wide by that much. It is cut to what the sum can be:
+    [0, 1] for an accuracy, [-1, 1] for a difference."""
     units = [np.asarray(u, dtype=np.float64).reshape(len(u), -1) for u in units]
     n = units[0].shape[1]
     if any(u.shape[1] != n for u in units):
@@ -72,8 +73,11 @@ def combined(units, weights):
     if variance <= 0:
         return estimate, estimate, estimate
     dof = variance**2 / sum(v**2 / d for v, d in parts if v > 0)
-    half = stats.t.ppf(0.5 + LEVEL / 2, dof) * np.sqrt(variance)
-    return estimate, estimate - float(half), estimate + float(half)
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, dof) * np.sqrt(variance))
+    # No more than an accuracy can be (a cell whose seeds split between
+    # chance and learning reaches past 0 and 1 otherwise).
+    least, most = sum(min(w, 0.0) for w in weights), sum(max(w, 0.0) for w in weights)
+    return estimate, max(estimate - half, least), min(estimate + half, most)
 
 
 def accuracy(unit):
