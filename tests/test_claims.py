@@ -381,7 +381,11 @@ def test_a_verdict_is_not_judged_again_on_one_finished_run():
     # A unit of one run (the paper scale's single seed) is judged as it is.
     one = runs("width", {"lk": HIGH[:1], "single": LOW})
     one.loc[(one["variant"] == "single") & (one["seed"] == 102), "status"] = "still improving"
-    assert judge(BETTER, {"width": one})[0] == claims.HOLDS
+    verdict, comparisons = judge(BETTER, {"width": one})
+    assert verdict == claims.HOLDS
+    # ... and names it: its interval counts no spread over seeds.
+    assert comparisons[0]["one_run"] == ["lk"]
+    assert judge(BETTER, {"width": table})[1][0]["one_run"] == []
 
 
 def test_a_network_that_should_learn_names_its_runs_at_chance_whatever_their_status():

@@ -36,9 +36,10 @@ from linked_neurons_core.metrics import unpack_correct
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
 #: The runs a comparison names, by what is wrong with them (a run at chance
-#: is named only by a check that needs its network to learn), and the units
-#: whose seeds split: some at chance, some learned.
-FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "split", "diverged")
+#: is named only by a check that needs its network to learn), the units
+#: whose seeds split (some at chance, some learned) and the units of one run,
+#: whose accuracy intervals count the test set and not the seeds.
+FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "split", "one_run", "diverged")
 #: Statuses of runs that may have more to give: a verdict that needs them is not converged.
 UNFINISHED = ("still improving", "too short")
 #: The fewest finished runs a unit that lost runs must keep for its verdict to
@@ -171,6 +172,10 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
     "LABEL (K of N seeds at chance)"."""
     joiner = " / " if kind == "ratio" else " vs "
     what = joiner.join(u.label for u in units_)
+    # Units of one run of ours (the paper scale's one seed) in an accuracy's
+    # interval: it has no part for the seeds (intervals.combined).
+    one_run = [u.label for u in units_ if len(u.rows) == 1 and u.correct() is not None] \
+        if interval is not None and kind in ("difference", "threshold") else []
     flagged = {status: [n for u in units_ for n in u.named(status)]
                for status in ("still improving", "too short", "collapsed", "stuck", "diverged")}
     return {"verdict": verdict, "text": text, "note": note, "kind": kind, "what": what,
@@ -184,6 +189,7 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
             "stuck": flagged["stuck"] if name_stuck else [],
             "at_chance": list(at_chance),
             "split": list(split),
+            "one_run": one_run,
             "diverged": flagged["diverged"]}
 
 
