@@ -248,27 +248,20 @@ def test_the_accuracy_interval_is_students_t_with_a_seed_part_and_a_test_set_par
 
 
 def test_accuracy_intervals_contain_the_truth_about_95_percent_of_the_time():
-    """Simulated builds (benchmarks/coverage.py's model): a sample's
+    """Simulated builds, benchmarks/coverage.py's model: a sample's
     difficulty is a logit, a seed shifts its network's logits by N(0, 1),
     which spreads three seeds' accuracies by about 0.03, as the quick
     article's widest learned cells. The percentile bootstrap this replaced
-    contained the true difference in 86% of such builds."""
+    contained the true difference in 86% of such builds there."""
+    model = load_script(ROOT / "benchmarks" / "coverage.py")
     rng = np.random.default_rng(7)
     sigma, shift, n, builds = 1.0, -0.5, 360, 300
-
-    def truth(delta):
-        draws = rng.normal(5.0, 2.5, 1_000_000) + rng.normal(0.0, sigma, 1_000_000)
-        return float((1 / (1 + np.exp(-(draws + delta)))).mean())
-
-    def network(samples, delta):
-        logits = samples[None, :] + rng.normal(0.0, sigma, (3, 1)) + delta
-        return rng.random((3, n)) < 1 / (1 + np.exp(-logits))
-
-    target = truth(0.0) - truth(shift)
+    target = model.truth(sigma, 0.0, rng) - model.truth(sigma, shift, rng)
     hits = 0
     for _ in range(builds):
-        samples = rng.normal(5.0, 2.5, n)
-        _, low, high = claims.intervals.difference(network(samples, 0.0), network(samples, shift))
+        samples = rng.normal(model.MU, model.TAU, n)
+        _, low, high = claims.intervals.difference(model.runs(samples, 3, sigma, 0.0, rng),
+                                                   model.runs(samples, 3, sigma, shift, rng))
         hits += low <= target <= high
     assert hits / builds >= 0.93
 
