@@ -24,16 +24,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from linked_neurons_core.io import atomic_write_text  # noqa: E402
 
 
+def job_seconds(path):
+    """A job's wall seconds from its benchmark file (the `s` column)."""
+    with Path(path).open(newline="") as file:
+        rows = list(csv.DictReader(file, delimiter="\t"))
+    if not rows or "s" not in rows[-1]:
+        raise SystemExit(f"{path} is not a Snakemake benchmark file (no `s` column)")
+    return float(rows[-1]["s"])
+
+
 def measured(build):
     """{group: wall seconds} of the build's training jobs."""
     root = Path(build) / "benchmarks" / "train"
-    seconds = {}
-    for path in sorted(root.glob("*/*.tsv")):
-        with path.open(newline="") as file:
-            rows = list(csv.DictReader(file, delimiter="\t"))
-        if not rows or "s" not in rows[-1]:
-            raise SystemExit(f"train_seconds: {path} is not a Snakemake benchmark file (no `s` column)")
-        seconds[f"{path.parent.name}/{path.stem}"] = float(rows[-1]["s"])
+    seconds = {f"{path.parent.name}/{path.stem}": job_seconds(path) for path in sorted(root.glob("*/*.tsv"))}
     if not seconds:
         raise SystemExit(f"train_seconds: {root} holds no training job's benchmark file; build first")
     return seconds
