@@ -266,6 +266,33 @@ def test_accuracy_intervals_contain_the_truth_about_95_percent_of_the_time():
     assert hits / builds >= 0.93
 
 
+def test_real_seed_coverage_draws_triples_and_checks_them_against_the_other_seeds():
+    """benchmarks/seed_coverage.py on made-up runs: its seed part is Student's
+    t on three seeds; where seeds' accuracies spread normally, it contains
+    the other seeds' mean about 95% of the time, and the claims' interval,
+    which also counts the test set, at least as often."""
+    check = load_script(ROOT / "benchmarks" / "seed_coverage.py")
+    low, high = check.seed_part(np.array([0.8, 0.9, 1.0]))
+    half = stats.t.ppf(0.975, 2) * 0.1 / np.sqrt(3)
+    assert (low, high) == pytest.approx((0.9 - half, 0.9 + half))
+    rng = np.random.default_rng(3)
+    difficulty = rng.random(360)  # a sample is right for a seed whose level is above its difficulty
+
+    def runs(level, seeds=40):
+        return difficulty[None, :] < rng.normal(level, 0.02, (seeds, 1))
+
+    shares = check.coverage(runs(0.9), runs(0.85), 2000, rng)
+    for covers, seed_covers, width in shares.values():
+        assert 0.90 <= seed_covers <= 0.99
+        assert covers >= seed_covers and width > 0
+    # Seeds that all agree: the seed part is a point, the interval is the test set's.
+    same = np.tile(difficulty < 0.9, (10, 1))
+    covers, seed_covers, _ = check.coverage(same, same, 50, rng)["difference"]
+    assert covers == seed_covers == 1.0
+    with pytest.raises(SystemExit):
+        check.main(["--seeds", "5"])
+
+
 def test_the_time_ratio_interval_is_students_t_on_the_seeds_log_ratios():
     a, b = {100: 20.0, 101: 23.0, 102: 21.0}, {100: 10.0, 101: 10.5, 102: 9.0}
     logs = np.log([20 / 10, 23 / 10.5, 21 / 9])

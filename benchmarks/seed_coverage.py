@@ -1,0 +1,139 @@
+"""How often the claims' accuracy intervals from three seeds contain what many seeds give, on real runs.
+
+benchmarks/coverage.py checks the intervals on simulated builds, whose model
+of how seeds spread is an assumption. This script checks them on the
+pipeline's own networks: it trains N seeds of each variant of the given pairs
+(`linked-neurons train`, one process a variant, two at once), then draws
+many triples of seeds from each variant, as a build's three seeds, and
+computes the claims' intervals from them (linked_neurons_core/analysis/
+intervals.py): each variant's accuracy and the pair's difference. The truth
+that a triple's interval should contain is the mean of the other N - 3
+seeds' (on the same test split, so this checks the seeds' part: the test
+set's part of the interval only widens it here). Printed per pair: the seeds'
+spread and skew, the share of triples whose interval contains that truth,
+and the same share for the interval's seed part alone (Student's t with two
+degrees of freedom on the three seeds), whose nominal level is 95%.
+
+Triples share seeds (1,140 distinct ones from 20 seeds), so the shares are
+correlated draws: read a difference of a few percent as noise. Runs are
+trained once into --out and reused (a finished run of the same configuration
+is not trained again).
+
+    python benchmarks/seed_coverage.py                      # the README's table, about 12 minutes
+    python benchmarks/seed_coverage.py --pairs width/w50_relu:width/w50_lkrelu --seeds 30
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from linked_neurons_core import threads  # noqa: E402
+from linked_neurons_core.analysis import intervals  # noqa: E402
+from linked_neurons_core.metrics import unpack_correct  # noqa: E402
+
+PAIRS = ("width/w50_lkrelu:width/w50_relu", "extended/lkrelu:extended/relu",
+         "allcnn/lkrelu_fixed:allcnn/relu_fixed")
+FIRST_SEED = 1000  # apart from the pipeline's 100-102
+
+
+def train(variant, seeds, out):
+    """Train `variant`'s seeds (those not already finished in `out`) in one process."""
+    experiment, name = variant.split("/")
+    log = out / f"{experiment}-{name}.log"
+    command = [sys.executable, str(ROOT / "workflow/scripts/train.py"), "train", experiment, name,
+               "--seed", *map(str, seeds), "--out", str(out / experiment / name / "{seed}")]
+    env = {**os.environ, **threads.environment(1), "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with log.open("w") as file:
+        done = subprocess.run(command, env=env, stdout=file, stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        raise SystemExit(f"seed_coverage: training {variant} failed (exit {done.returncode}); see {log}")
+
+
+def correct(variant, seeds, out):
+    """(seeds, samples) booleans of the runs' chosen epochs, the diverged runs left out."""
+    experiment, name = variant.split("/")
+    rows = []
+    for seed in seeds:
+        metrics = json.loads((out / experiment / name / str(seed) / "metrics.json").read_text())
+        if not metrics["diverged"]:
+            rows.append(unpack_correct(metrics["test_correct"]))
+    return np.array(rows)
+
+
+def seed_part(values):
+    """The t interval of the mean of `values` (three seeds' accuracies), the seeds alone."""
+    half = stats.t.ppf(0.5 + intervals.LEVEL / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean() - half, values.mean() + half
+
+
+def coverage(a, b, draws, rng, k=3):
+    """{quantity: (share covered by the claims' interval, by its seed part, median width)}."""
+    hits = {q: [0, 0, []] for q in ("first", "second", "difference")}
+    for _ in range(draws):
+        ia, ib = rng.choice(len(a), k, replace=False), rng.choice(len(b), k, replace=False)
+        rest_a, rest_b = np.delete(a, ia, axis=0).mean(), np.delete(b, ib, axis=0).mean()
+        acc_a, acc_b = a[ia].mean(axis=1), b[ib].mean(axis=1)
+        cases = {"first": (intervals.accuracy(a[ia]), seed_part(acc_a), rest_a),
+                 "second": (intervals.accuracy(b[ib]), seed_part(acc_b), rest_b),
+                 "difference": (intervals.difference(a[ia], b[ib]), seed_part(acc_a - acc_b),
+                                rest_a - rest_b)}
+        for q, ((_, low, high), (s_low, s_high), truth) in cases.items():
+            hits[q][0] += low <= truth <= high
+            hits[q][1] += s_low <= truth <= s_high
+            hits[q][2].append(high - low)
+    return {q: (h[0] / draws, h[1] / draws, float(np.median(h[2]))) for q, h in hits.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), metavar="EXP/A:EXP/B")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds trained per variant (default 20)")
+    parser.add_argument("--draws", type=int, default=4000, help="triples drawn per pair")
+    parser.add_argument("--out", default="/tmp/seed_coverage", help="where the runs are trained")
+    parser.add_argument("--jobs", type=int, default=2, help="training processes at once")
+    args = parser.parse_args(argv)
+    if args.seeds < 6:
+        parser.error("--seeds must be at least 6: three to draw and three to measure the truth")
+    pairs = [pair.split(":") for pair in args.pairs]
+    if any(len(pair) != 2 for pair in pairs):
+        parser.error("each pair is EXPERIMENT/VARIANT:EXPERIMENT/VARIANT")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
+    variants = list(dict.fromkeys(v for pair in pairs for v in pair))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda v: train(v, seeds, out), variants))
+    print(f"trained or found {len(variants)} variants x {args.seeds} seeds in "
+          f"{time.perf_counter() - start:.0f} s; {args.draws} triples drawn per pair; "
+          "truth: the other seeds' mean")
+    print("| pair (first - second) | seeds | seeds' sd | skew | quantity | interval covers | "
+          "seed part covers | median width |")
+    print("|---|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    for first, second in pairs:
+        a, b = correct(first, seeds, out), correct(second, seeds, out)
+        accuracies = {"first": a.mean(axis=1), "second": b.mean(axis=1)}
+        for q, (covers, seed_covers, width) in coverage(a, b, args.draws, rng).items():
+            values = accuracies.get(q)
+            n = f"{len(a)}, {len(b)}" if values is None else str(len(values))
+            spread = (f"{accuracies['first'].std(ddof=1):.4f}, {accuracies['second'].std(ddof=1):.4f}"
+                      if values is None else f"{values.std(ddof=1):.4f}")
+            skew = "" if values is None else f"{stats.skew(values):+.2f}"
+            label = {"first": first, "second": second, "difference": f"{first} - {second}"}[q]
+            print(f"| {label} | {n} | {spread} | {skew} | {'difference' if values is None else 'accuracy'} | "
+                  f"{covers:.3f} | {seed_covers:.3f} | {width:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
