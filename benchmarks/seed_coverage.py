@@ -3,7 +3,8 @@
 benchmarks/coverage.py checks the intervals on simulated builds, whose model
 of how seeds spread is an assumption. This script checks them on the
 pipeline's own networks: it trains N seeds of each variant of the given pairs
-(`linked-neurons train`, one process a variant, two at once), then draws
+(`linked-neurons train`, one process a variant, seeds in turn, two
+processes at once), then draws
 many triples of seeds from each variant, as a build's three seeds, and
 computes the claims' intervals from them (linked_neurons_core/analysis/
 intervals.py): each variant's accuracy and the pair's difference. The truth
@@ -51,7 +52,10 @@ def train(variant, seeds, out):
     experiment, name = variant.split("/")
     log = out / f"{experiment}-{name}.log"
     command = [sys.executable, str(ROOT / "workflow/scripts/train.py"), "train", experiment, name,
-               "--seed", *map(str, seeds), "--out", str(out / experiment / name / "{seed}")]
+               "--seed", *map(str, seeds), "--out", str(out / experiment / name / "{seed}"),
+               # In turn: many seeds as one block-diagonal program (depth's) would pay for
+               # their zeros; the group modes differ in rounding only.
+               "--group-mode", "sequential"]
     env = {**os.environ, **threads.environment(1), "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
     with log.open("w") as file:
         done = subprocess.run(command, env=env, stdout=file, stderr=subprocess.STDOUT, check=False)
