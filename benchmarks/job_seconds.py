@@ -33,6 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_seconds import job_seconds  # noqa: E402  (benchmarks/train_seconds.py, this folder)
 
+TIMED = "Table 6, timed (alone)"  # the row of the timed runs' jobs
+
 
 def jobs(build):
     """(experiment, timed, job seconds, [metrics of its runs]) for each training job."""
@@ -71,10 +73,10 @@ def table(found):
     """{row: [jobs, runs, job seconds, epochs, compile, outside]}, untimed by experiment."""
     rows = defaultdict(lambda: [0, 0, 0.0, 0.0, 0.0, 0.0])
     for experiment, timed, seconds, runs in found:
-        row = rows["Table 6, timed (alone)" if timed else experiment]
+        row = rows[TIMED if timed else experiment]
         for k, value in enumerate((1, len(runs), seconds, *split(seconds, runs))):
             row[k] += value
-    return dict(sorted(rows.items(), key=lambda item: (item[0].startswith("Table 6"), -item[1][2])))
+    return dict(sorted(rows.items(), key=lambda item: (item[0] == TIMED, -item[1][2])))
 
 
 def main(argv=None):
@@ -88,7 +90,7 @@ def main(argv=None):
     totals = {"untimed": [0.0] * 6, "timed": [0.0] * 6}
     for name, row in rows.items():
         print(f"| {name} | {row[0]} | {row[1]} | " + " | ".join(f"{v:,.0f}" for v in row[2:]) + " |")
-        kind = totals["timed" if name.startswith("Table 6") else "untimed"]
+        kind = totals["timed" if name == TIMED else "untimed"]
         kind[:] = [a + b for a, b in zip(kind, row)]
     untimed, timed = totals["untimed"], totals["timed"]
     print(f"\nuntimed: {untimed[2]:,.0f} job-s ({100 * untimed[4] / untimed[2]:.1f}% compile, "

@@ -20,7 +20,7 @@ correlated draws: read a difference of a few percent as noise. Runs are
 trained once into --out and reused (a finished run of the same configuration
 is not trained again).
 
-    python benchmarks/seed_coverage.py                      # the README's table, about 12 minutes
+    python benchmarks/seed_coverage.py --seeds 30           # the README's first table, about 12 minutes
     python benchmarks/seed_coverage.py --pairs width/w50_relu:width/w50_lkrelu --seeds 30
 """
 
@@ -75,9 +75,8 @@ def correct(variant, seeds, out):
 
 
 def seed_part(values):
-    """The t interval of the mean of `values` (three seeds' accuracies), the seeds alone."""
-    half = stats.t.ppf(0.5 + intervals.LEVEL / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return values.mean() - half, values.mean() + half
+    """(low, high): the t interval of the mean of `values` (three seeds' accuracies), the seeds alone."""
+    return intervals.mean_t(values)[1:]
 
 
 def coverage(a, b, draws, rng, k=3):
@@ -128,15 +127,16 @@ def main(argv=None):
     for first, second in pairs:
         a, b = correct(first, seeds, out), correct(second, seeds, out)
         accuracies = {"first": a.mean(axis=1), "second": b.mean(axis=1)}
+        sd = {q: f"{acc.std(ddof=1):.4f}" for q, acc in accuracies.items()}
+        skew = {q: f"{stats.skew(acc):+.2f}" for q, acc in accuracies.items()}
+        described = {  # quantity: label, seeds, seeds' sd, skew, kind
+            "first": (first, str(len(a)), sd["first"], skew["first"], "accuracy"),
+            "second": (second, str(len(b)), sd["second"], skew["second"], "accuracy"),
+            "difference": (f"{first} - {second}", f"{len(a)}, {len(b)}", f"{sd['first']}, {sd['second']}",
+                           "", "difference")}
         for q, (covers, seed_covers, width) in coverage(a, b, args.draws, rng).items():
-            values = accuracies.get(q)
-            n = f"{len(a)}, {len(b)}" if values is None else str(len(values))
-            spread = (f"{accuracies['first'].std(ddof=1):.4f}, {accuracies['second'].std(ddof=1):.4f}"
-                      if values is None else f"{values.std(ddof=1):.4f}")
-            skew = "" if values is None else f"{stats.skew(values):+.2f}"
-            label = {"first": first, "second": second, "difference": f"{first} - {second}"}[q]
-            print(f"| {label} | {n} | {spread} | {skew} | {'difference' if values is None else 'accuracy'} | "
-                  f"{covers:.3f} | {seed_covers:.3f} | {width:.4f} |", flush=True)
+            print("| " + " | ".join(described[q]) + f" | {covers:.3f} | {seed_covers:.3f} | {width:.4f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -125,11 +125,17 @@ def ratio(a, b):
     if not len(seeds):
         return None
     logs = np.log(a[seeds].to_numpy() / b[seeds].to_numpy())
-    estimate = float(np.exp(logs.mean()))
     if len(logs) < 2:
-        return estimate, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + LEVEL / 2, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
-    return estimate, float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+        return float(np.exp(logs.mean())), float("nan"), float("nan")
+    return tuple(float(np.exp(x)) for x in mean_t(logs))
+
+
+def mean_t(values):
+    """(mean, low, high): Student's t interval of the mean of `values` (two or
+    more), from their own spread alone."""
+    values = np.asarray(values, dtype=np.float64)
+    half = stats.t.ppf(0.5 + LEVEL / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
 
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
