@@ -15,6 +15,14 @@ spread and skew, the share of triples whose interval contains that truth,
 and the same share for the interval's seed part alone (Student's t with two
 degrees of freedom on the three seeds), whose nominal level is 95%.
 
+A threshold check (the claims' `learns`) judges each seed, not their mean:
+for each variant, the share of triples whose every seed's own interval lies
+above chance + learn_margin (holds), whose every seed's lies below it (does
+not hold), and the rest (inconclusive), and how often the share of seeds
+above that a triple gives (Clopper-Pearson, intervals.share) contains the
+share of all N seeds above (not the other seeds': those are all above
+whenever a triple draws a network's one failing seed).
+
 Triples share seeds (1,140 distinct ones from 20 seeds), so the shares are
 correlated draws: read a difference of a few percent as noise. Runs are
 trained once into --out and reused (a finished run of the same configuration
@@ -34,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +106,25 @@ def coverage(a, b, draws, rng, k=3):
     return {q: (h[0] / draws, h[1] / draws, float(np.median(h[2]))) for q, h in hits.items()}
 
 
+def threshold(runs, bound, draws, rng, k=3):
+    """The claims' `learns` rule on triples of `runs` ((seeds, samples)
+    booleans) against `bound`: ({verdict: share of triples}, share of
+    triples whose interval of the share of seeds above contains the share
+    of all the runs above)."""
+    own = intervals.seeds(runs)  # a seed's interval is its own, whichever triple draws it
+    above = np.array([s[0] > bound for s in own])
+    verdicts = dict.fromkeys((intervals.HOLDS, intervals.FAILS, intervals.INCONCLUSIVE), 0)
+    covered = 0
+    for _ in range(draws):
+        idx = rng.choice(len(runs), k, replace=False)
+        drawn = [own[i] for i in idx]
+        verdicts[intervals.side(intervals.envelope(drawn), bound)] += 1
+        held = sum(intervals.side(s, bound) == intervals.HOLDS for s in drawn)
+        _, low, high = intervals.share(held, k)
+        covered += low <= above.mean() <= high
+    return {v: n / draws for v, n in verdicts.items()}, covered / draws
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), metavar="EXP/A:EXP/B")
@@ -137,6 +165,15 @@ def main(argv=None):
         for q, (covers, seed_covers, width) in coverage(a, b, args.draws, rng).items():
             print("| " + " | ".join(described[q]) + f" | {covers:.3f} | {seed_covers:.3f} | {width:.4f} |",
                   flush=True)
+    bound = 0.1 + yaml.safe_load((ROOT / "config/claims.yaml").read_text())["thresholds"]["learn_margin"]
+    print(f"\nThe claims' `learns` on triples: every seed's own interval above {bound:.2f} (ten classes)")
+    print("| variant | seeds | above | holds | does not hold | inconclusive | share interval covers |")
+    print("|---|---|---|---|---|---|---|")
+    for variant in variants:
+        runs = correct(variant, seeds, out)
+        shares, covered = threshold(runs, bound, args.draws, rng)
+        print(f"| {variant} | {len(runs)} | {int((runs.mean(axis=1) > bound).sum())} | "
+              + " | ".join(f"{shares[v]:.3f}" for v in shares) + f" | {covered:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -289,6 +289,15 @@ def test_real_seed_coverage_draws_triples_and_checks_them_against_the_other_seed
     same = np.tile(difficulty < 0.9, (10, 1))
     covers, seed_covers, _ = check.coverage(same, same, 50, rng)["difference"]
     assert covers == seed_covers == 1.0
+    # The threshold rule on a network whose seeds split, 4 of 20 at chance:
+    # three learned seeds (C(16,3) of C(20,3) triples) hold, three at chance
+    # (C(4,3)) do not, the rest are inconclusive; the share's interval
+    # contains the network's share (0.8) unless all three are at chance.
+    split = np.concatenate([runs(0.9, 16), runs(0.1, 4)])
+    shares, covered = check.threshold(split, 0.30, 4000, rng)
+    assert shares[claims.HOLDS] == pytest.approx(560 / 1140, abs=0.03)
+    assert shares[claims.FAILS] == pytest.approx(4 / 1140, abs=0.005)
+    assert covered == pytest.approx(1 - 4 / 1140, abs=0.005)
     with pytest.raises(SystemExit):
         check.main(["--seeds", "5"])
 
@@ -435,6 +444,44 @@ def test_a_network_that_should_learn_names_its_runs_at_chance_whatever_their_sta
     assert result["split"] == ["lk (1 of 3 seeds at chance)"]
 
 
+def test_a_threshold_check_judges_every_seed_not_the_seeds_mean():
+    def spec(criterion, unit):
+        return {"id": "x", "checks": [{criterion: {"experiment": "depth", "units": [unit]}}]}
+    # Nine seeds learned and one stayed at chance: the interval of their mean
+    # lies above 0.30 (the rule this replaced said "learns"), but two values,
+    # chance and learned, are no spread around a mean: not every seed learned.
+    table = runs("depth", {"lk": [0.95] * 9 + [0.09], "edge": [0.35, 0.95, 0.95],
+                           "under": [0.344, 0.95, 0.95], "relu": [0.1, 0.09, 0.11],
+                           "some": [0.1, 0.2, 0.09], "high": [0.2, 0.95, 0.95]})
+    lk = np.array(claims.Context({"depth": table}, CLAIMS).unit("depth", "lk").correct())
+    assert claims.intervals.side(claims.intervals.accuracy(lk), 0.30) == claims.HOLDS
+    verdict, (c,) = judge(spec("learns", "lk"), {"depth": table})
+    assert verdict == claims.INCONCLUSIVE
+    share = stats.binomtest(9, 10).proportion_ci(0.95, method="exact")
+    assert c["text"].endswith(f"9 of 10 above, 1 below; share of seeds above: "
+                              f"{share.low:.2f}-{share.high:.2f}")
+    # Each seed at 95%, with no correction for their number (an intersection-
+    # union test): 126 of 360 right has Wilson's interval from 0.3025; 124 of
+    # 360 reaches below 0.30.
+    verdict, (c,) = judge(spec("learns", "edge"), {"depth": table})
+    assert verdict == claims.HOLDS and "3 of 3 above; share of seeds above: 0.29-1.00" in c["text"]
+    own = [stats.binomtest(k, N_TEST).proportion_ci(0.95, method="wilson") for k in (126, 342)]
+    # The forest plot draws the envelope of the seeds' own intervals less the bound.
+    assert (c["estimate"], c["low"], c["high"]) == pytest.approx(
+        (0.95 - 0.30, own[0].low - 0.30, own[1].high - 0.30))
+    assert own[0].low > 0.30 and judge(spec("learns", "under"), {"depth": table})[0] == claims.INCONCLUSIVE
+    # At chance: every seed below 0.15; one seed above it leaves it open; all, does not hold.
+    assert judge(spec("at_chance", "relu"), {"depth": table})[0] == claims.HOLDS
+    verdict, (c,) = judge(spec("at_chance", "some"), {"depth": table})
+    assert verdict == claims.INCONCLUSIVE and "2 of 3 below, 1 above" in c["text"]
+    assert judge(spec("at_chance", "high"), {"depth": table})[0] == claims.FAILS
+    # Every seed that ran below the bound: does not hold, and its share says
+    # that three such seeds leave up to 0.71 of seeds able to learn.
+    verdict, (c,) = judge(spec("learns", "relu"), {"depth": table})
+    assert verdict == claims.FAILS
+    assert c["text"].endswith("0 of 3 above, 3 below; share of seeds above: 0.00-0.71")
+
+
 def test_stuck_runs_count_as_failing_at_chance_and_are_named_elsewhere():
     table = runs("depth", {"relu": [0.1] * 3, "lk": HIGH, "single": [0.1] * 3}, status="stuck")
     at_chance = {"id": "x", "checks": [{"at_chance": {"experiment": "depth", "units": ["relu"]}}]}
@@ -570,7 +617,7 @@ def test_the_prose_follows_the_results_and_the_verdicts():
     new = " ".join(render_paper(learned, flipped).split())
     assert "Plain ReLU reaches a median accuracy of 0.900" in new
     assert "Plain ReLU reaches a median accuracy of 0.500" in text
-    assert "stay at chance: \\emph{does not hold}" in new
+    assert "stays at chance: \\emph{does not hold}" in new
     # The devices the runs trained on; two of them are said to be two.
     assert "The runs trained on cpu: test machine (AVX2)." in text and "more than one" not in text
     learned["depth"]["device"] = "cpu: other machine (AVX-512)"

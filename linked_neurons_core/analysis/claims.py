@@ -4,10 +4,14 @@ Every claim is a sentence of the paper, quoted with its place (or, marked
 `origin: project`, a hypothesis of this project, never cited to the paper),
 and one or more checks, each a criterion on the table cells ("units") of one
 experiment. Every check is judged from a 95% interval
-(linked_neurons_core/analysis/intervals.py) that counts both the seeds and the
-finite test set: a difference of two units' test accuracies, a unit's
-accuracy against a threshold, or a ratio of training times. *holds*: the
-interval lies on the claimed side; *does not hold*: on the other; otherwise
+(linked_neurons_core/analysis/intervals.py): a difference of two units' test
+accuracies (counting both the seeds and the finite test set), a ratio of
+training times, or, against a threshold (`learns`, `at_chance`), each seed's
+own accuracy: a network whose seeds split between chance and learning has
+two accuracies, not one spread around a mean, so a threshold check holds
+when every seed that ran is on the claimed side and says, as the share of
+seeds, how little three seeds tell of a fourth. *holds*: the interval lies
+on the claimed side; *does not hold*: on the other; otherwise
 *inconclusive*. A tie favours no side. The same checks judge the paper's
 published values (one run each, 10,000 test images: binomial intervals).
 
@@ -94,13 +98,12 @@ class Unit:
     def values(self):
         return [float(v) for v in self.rows[KEY].dropna()] if len(self.rows) else []
 
-    def interval(self):
+    def seeds(self):
+        """Each counted run's own (accuracy, low, high), from its test samples alone."""
         correct = self.correct()
         if correct is not None:
-            return intervals.accuracy(correct)
-        if not self.values:
-            return None
-        return intervals.binomial(sum(self.values) / len(self.values), self.test_size)
+            return intervals.seeds(correct)
+        return [intervals.binomial(v, self.test_size) for v in self.values]
 
     def text(self):
         if not self.values:
@@ -303,8 +306,14 @@ def _stopped(row):
 
 
 def _threshold(spec, ctx, above, margin, name_stuck):
+    """Each unit's every seed against chance + `margin`: holds when every
+    seed's own interval lies on the claimed side, does not hold when every
+    seed's lies on the other, else inconclusive (intervals.envelope). The
+    evidence counts the seeds on each side and gives the share's interval
+    (intervals.share): what three seeds say of a fourth."""
     e = spec["experiment"]
     bound = ctx.bound(e, margin)
+    sign, side, other = (">", "above", "below") if above else ("<", "below", "above")
     # A network that should learn names its runs that stayed at chance,
     # whatever their status (a plateau at chance is "converged").
     at_chance = ctx.bound(e, "chance_margin") if above else None
@@ -313,10 +322,24 @@ def _threshold(spec, ctx, above, margin, name_stuck):
         u = ctx.unit(e, name)
 
         def judge_fn(us):
-            interval = us[0].interval()
-            return (INCONCLUSIVE if interval is None else intervals.side(interval, bound, above)), interval
+            seeds = us[0].seeds()
+            if not seeds:
+                return INCONCLUSIVE, None
+            interval = intervals.envelope(seeds)
+            return intervals.side(interval, bound, above), interval
         verdict, interval = robust(judge_fn, [u])
-        text = f"{u.label} {_fmt(interval, signed=False)} ({'>' if above else '<'} {bound:.2f})"
+        seeds = u.seeds()
+        if len(seeds) < 2:
+            text = f"{u.label} {_fmt(interval, signed=False)} ({sign} {bound:.2f})"
+        else:
+            sides = [intervals.side(s, bound, above) for s in seeds]
+            held, failed = sides.count(HOLDS), sides.count(FAILS)
+            counted = f"{held} of {len(seeds)} {side}" + (f", {failed} {other}" if failed else "") + \
+                (f", {len(seeds) - held - failed} undecided" if held + failed < len(seeds) else "")
+            _, low, high = intervals.share(held, len(seeds))
+            text = (f"{u.label} seeds {', '.join(f'{s[0]:.3f}' for s in seeds)} "
+                    f"[{interval[1]:.3f}, {interval[2]:.3f}] (each {sign} {bound:.2f}): {counted}; "
+                    f"share of seeds {side}: {low:.2f}-{high:.2f}")
         stayed = [f"{u.label} seed {int(r['seed'])}" + _stopped(r) for _, r in u.rows.iterrows()
                   if r[KEY] < at_chance] if at_chance is not None and len(u.rows) else []
         # Seeds on both sides: the unit's median is the side most of them took.
@@ -329,14 +352,14 @@ def _threshold(spec, ctx, above, margin, name_stuck):
 
 @check("learns")
 def learns(spec, ctx):
-    """Each unit's accuracy is above chance + learn_margin."""
+    """Each unit's every seed's accuracy is above chance + learn_margin."""
     return _threshold(spec, ctx, True, "learn_margin", name_stuck=True)
 
 
 @check("at_chance")
 def at_chance(spec, ctx):
-    """Each unit's accuracy is below chance + chance_margin (stuck runs are how
-    such networks fail: not named)."""
+    """Each unit's every seed's accuracy is below chance + chance_margin (stuck
+    runs are how such networks fail: not named)."""
     return _threshold(spec, ctx, False, "chance_margin", name_stuck=False)
 
 
