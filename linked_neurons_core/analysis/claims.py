@@ -19,9 +19,11 @@ A run that was still improving when it stopped (or ran too few epochs) may
 have more to give: a check is *not converged* only when leaving such runs out
 changes its verdict, or leaves a unit that lost runs fewer than two finished
 ones (one run is no spread over seeds: which of a network's runs finish can
-turn on rounding, `benchmarks/sensitivity.py`). Stuck runs (their losses did not move) count as they
-are; a check that a network stays at chance accepts them, any other names
-them. Diverged runs never count and are named.
+turn on rounding, `benchmarks/sensitivity.py`); a threshold check, which
+judges each seed on its own, is judged again on one finished seed. Stuck
+runs (their losses did not move) count as they are; a check that a network
+stays at chance accepts them, any other names them. Diverged runs never
+count and are named.
 """
 
 import logging
@@ -47,7 +49,8 @@ FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "split", "one_run",
 #: Statuses of runs that may have more to give: a verdict that needs them is not converged.
 UNFINISHED = ("still improving", "too short")
 #: The fewest finished runs a unit that lost runs must keep for its verdict to
-#: be judged again without them.
+#: be judged again without them (an interval of the seeds' mean; a check of
+#: each seed on its own needs one).
 MIN_FINISHED = 2
 KEY = "test_accuracy"
 log = logging.getLogger("claims")
@@ -196,15 +199,16 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
             "diverged": flagged["diverged"]}
 
 
-def robust(judge_fn, units_):
+def robust(judge_fn, units_, min_finished=MIN_FINISHED):
     """judge_fn(units) -> (verdict, interval): the verdict on every counted
     run, or NOT_CONVERGED when leaving out the unfinished runs changes it or
-    leaves a unit fewer than MIN_FINISHED runs."""
+    leaves a unit fewer than `min_finished` runs (a check that judges each
+    seed on its own needs no spread over seeds: one)."""
     verdict, interval = judge_fn(units_)
     finished = [u.finished() for u in units_]
     if all(f is u for f, u in zip(finished, units_)):
         return verdict, interval
-    if any(f is None or (f is not u and len(f.rows) < MIN_FINISHED)
+    if any(f is None or (f is not u and len(f.rows) < min_finished)
            for f, u in zip(finished, units_)):
         return NOT_CONVERGED, interval
     again, _ = judge_fn(finished)
@@ -327,7 +331,7 @@ def _threshold(spec, ctx, above, margin, name_stuck):
                 return INCONCLUSIVE, None
             interval = intervals.envelope(seeds)
             return intervals.side(interval, bound, above), interval
-        verdict, interval = robust(judge_fn, [u])
+        verdict, interval = robust(judge_fn, [u], min_finished=1)
         seeds = u.seeds()
         if len(seeds) < 2:
             text = f"{u.label} {_fmt(interval, signed=False)} ({sign} {bound:.2f})"
