@@ -24,8 +24,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from groups import block_diagonal  # noqa: E402  (benchmarks/groups.py, this script's folder)
 from jax import lax  # noqa: E402
+
+from linked_neurons.experiments.blockdiag import block_diagonal  # noqa: E402
 
 
 def im2col_conv(x, w, stride=1):
