@@ -5,8 +5,11 @@ depth network's shapes: one layer and the whole 51-layer network (forward + back
 one seed and 3 seeds vmapped (batched matmuls against grouped convolutions), K networks as
 one block-diagonal network of K times the channels (one convolution a layer for all K; their
 gradients checked against each network's own), and BN at 4 channels (Keras's against one-pass
-moments). Medians of interleaved repetitions: read the ratios
-on a loaded machine, not the times. Runs with one XLA pool thread unless told otherwise.
+moments). Also each of a layer's three convolutions apart (XLA's forward, input gradient and
+kernel gradient, im2col's forward and kernel gradient), and on the network their fastest mix: im2col
+forward and input gradient, XLA's kernel gradient (a jax.custom_vjp). Medians of interleaved
+repetitions: read the ratios on a loaded machine, not the times. Runs with one XLA pool thread
+unless told otherwise.
 
     KERAS_BACKEND=jax python benchmarks/conv_candidates.py
 """
@@ -44,6 +47,31 @@ def im2col_conv(x, w, stride=1):
 def lax_conv(x, w, stride=1):
     return lax.conv_general_dilated(x, w, (stride, stride), "SAME",
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def patches_forward(x, w, stride=1):
+    """im2col forward; on the way back, the input's gradient as im2col of the
+    output's gradient with the kernel rotated half a turn, the kernel's
+    gradient as XLA's own (stride 1: the depth layers; the stem keeps im2col)."""
+    return im2col_conv(x, w, stride) if stride != 1 else _patches_forward(x, w)
+
+
+@jax.custom_vjp
+def _patches_forward(x, w):
+    return im2col_conv(x, w)
+
+
+def _patches_forward_fwd(x, w):
+    return im2col_conv(x, w), (x, w)
+
+
+def _patches_forward_bwd(residuals, g):
+    x, w = residuals
+    dx = im2col_conv(g, jnp.transpose(jnp.flip(w, (0, 1)), (0, 1, 3, 2)))  # odd kernel: SAME pads alike
+    return dx, jax.vjp(lambda w: lax_conv(x, w), w)[1](g)[0]
+
+
+_patches_forward.defvjp(_patches_forward_fwd, _patches_forward_bwd)
 
 
 def net(params, x, conv, linked):
@@ -109,6 +137,24 @@ def layer(rng, cin, cout):
           f"(max rel grad diff {err:.1e})", flush=True)
 
 
+def directions(rng, cin, cout):
+    """One depth layer's three convolutions apart: XLA's forward, input
+    gradient and kernel gradient, and im2col's forward and kernel gradient."""
+    x = jnp.asarray(rng.normal(size=(32, 8, 8, cin)).astype(np.float32))
+    w = jnp.asarray(rng.normal(size=(3, 3, cin, cout)).astype(np.float32))
+    g = jnp.asarray(rng.normal(size=(32, 8, 8, cout)).astype(np.float32))
+    fns = {"forward": jax.jit(lax_conv),
+           "input grad": jax.jit(lambda x, w, g: jax.vjp(lambda x: lax_conv(x, w), x)[1](g)[0]),
+           "kernel grad": jax.jit(lambda x, w, g: jax.vjp(lambda w: lax_conv(x, w), w)[1](g)[0]),
+           "im2col forward": jax.jit(im2col_conv),
+           "im2col kernel grad": jax.jit(
+               lambda x, w, g: jax.vjp(lambda w: im2col_conv(x, w), w)[1](g)[0])}
+    t = bench({name: (lambda fn=fn, args=(x, w) if "forward" in name else (x, w, g): fn(*args))
+               for name, fn in fns.items()}, 300)
+    print(f"layer b32 8x8 {cin}->{cout}, XLA's convolutions apart: "
+          + ", ".join(f"{name} {1e6 * v:.0f} us" for name, v in t.items()), flush=True)
+
+
 def network(x, y, linked):
     p1 = init(jax.random.PRNGKey(0), linked)
     p3 = jax.vmap(lambda k: init(k, linked))(jax.random.split(jax.random.PRNGKey(0), 3))
@@ -117,12 +163,18 @@ def network(x, y, linked):
         for seeds, params in ((1, p1), (3, p3)):
             fn = make(conv, linked, seeds)
             candidates[f"{name} x{seeds}"] = lambda fn=fn, params=params: fn(params, x, y)
+    mixed = make(patches_forward, linked, 1)
+    candidates["im2col+xla-dw x1"] = lambda: mixed(p1, x, y)
+    err = max(float(jnp.max(jnp.abs(a - b)) / (jnp.max(jnp.abs(a)) + 1e-30))
+              for a, b in zip(jax.tree.leaves(candidates["im2col x1"]()), jax.tree.leaves(mixed(p1, x, y))))
     t = bench(candidates, 30)
     print(f"depth net {'LK-ReLU' if linked else 'ReLU'} fwd+bwd ms: "
           + ", ".join(f"{k} {1e3 * v:.2f}" for k, v in t.items())
           + f" | conv/im2col: 1 seed {t['conv x1'] / t['im2col x1']:.2f}x, 3 seeds vmapped "
           f"{t['conv x3'] / t['im2col x3']:.2f}x | 3 vmapped / 3 x one: im2col "
-          f"{t['im2col x3'] / (3 * t['im2col x1']):.2f}, conv {t['conv x3'] / (3 * t['conv x1']):.2f}",
+          f"{t['im2col x3'] / (3 * t['im2col x1']):.2f}, conv {t['conv x3'] / (3 * t['conv x1']):.2f}"
+          f" | conv/(im2col forward and input gradient, XLA kernel gradient), 1 seed "
+          f"{t['conv x1'] / t['im2col+xla-dw x1']:.2f}x (its max rel grad diff from im2col's {err:.1e})",
           flush=True)
 
 
@@ -203,6 +255,7 @@ def main():
     print("jax", jax.__version__, "PJRT_NPROC", os.environ.get("PJRT_NPROC"), flush=True)
     for cin, cout in ((4, 4), (8, 4)):
         layer(rng, cin, cout)
+        directions(rng, cin, cout)
     x = jnp.asarray(rng.normal(size=(32, 16, 16, 1)).astype(np.float32))
     y = jax.nn.one_hot(jnp.asarray(rng.integers(0, 10, 32)), 10)
     for linked in (False, True):
