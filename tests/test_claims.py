@@ -5,6 +5,7 @@ these tests flip the runs and watch the article follow.
 """
 
 import copy
+import json
 import re
 import zlib
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
@@ -300,6 +302,18 @@ def test_real_seed_coverage_draws_triples_and_checks_them_against_the_other_seed
     assert covered == pytest.approx(1 - 4 / 1140, abs=0.005)
     with pytest.raises(SystemExit):
         check.main(["--seeds", "5"])
+
+
+def test_seed_coverage_bounds_each_variant_at_chance_on_its_own_dataset(tmp_path):
+    """The threshold table's bound is the claims': 1/classes of the runs'
+    dataset plus learn_margin, not a fixed ten classes."""
+    check = load_script(ROOT / "benchmarks" / "seed_coverage.py")
+    margin = yaml.safe_load((ROOT / "config/claims.yaml").read_text())["thresholds"]["learn_margin"]
+    for dataset, chance in (("digits", 0.1), ("cifar100", 0.01)):
+        run = tmp_path / dataset / "v" / "7"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"dataset": dataset}))
+        assert check.learn_bound(f"{dataset}/v", [7], tmp_path) == pytest.approx(chance + margin)
 
 
 def test_the_time_ratio_interval_is_students_t_on_the_seeds_log_ratios():
