@@ -143,14 +143,18 @@ def directions(rng, cin, cout):
     x = jnp.asarray(rng.normal(size=(32, 8, 8, cin)).astype(np.float32))
     w = jnp.asarray(rng.normal(size=(3, 3, cin, cout)).astype(np.float32))
     g = jnp.asarray(rng.normal(size=(32, 8, 8, cout)).astype(np.float32))
-    fns = {"forward": jax.jit(lax_conv),
-           "input grad": jax.jit(lambda x, w, g: jax.vjp(lambda x: lax_conv(x, w), x)[1](g)[0]),
-           "kernel grad": jax.jit(lambda x, w, g: jax.vjp(lambda w: lax_conv(x, w), w)[1](g)[0]),
-           "im2col forward": jax.jit(im2col_conv),
-           "im2col kernel grad": jax.jit(
-               lambda x, w, g: jax.vjp(lambda w: im2col_conv(x, w), w)[1](g)[0])}
-    t = bench({name: (lambda fn=fn, args=(x, w) if "forward" in name else (x, w, g): fn(*args))
-               for name, fn in fns.items()}, 300)
+    def input_grad(conv):
+        return jax.jit(lambda x, w, g: jax.vjp(lambda x: conv(x, w), x)[1](g)[0])
+
+    def kernel_grad(conv):
+        return jax.jit(lambda x, w, g: jax.vjp(lambda w: conv(x, w), w)[1](g)[0])
+
+    timed = {"forward": (jax.jit(lax_conv), (x, w)),
+             "input grad": (input_grad(lax_conv), (x, w, g)),
+             "kernel grad": (kernel_grad(lax_conv), (x, w, g)),
+             "im2col forward": (jax.jit(im2col_conv), (x, w)),
+             "im2col kernel grad": (kernel_grad(im2col_conv), (x, w, g))}
+    t = bench({name: (lambda fn=fn, args=args: fn(*args)) for name, (fn, args) in timed.items()}, 300)
     print(f"layer b32 8x8 {cin}->{cout}, XLA's convolutions apart: "
           + ", ".join(f"{name} {1e6 * v:.0f} us" for name, v in t.items()), flush=True)
 

@@ -42,11 +42,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import yaml
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import compare_builds  # noqa: E402  (benchmarks/compare_builds.py: the claims' margins)
+
 from linked_neurons_core import threads  # noqa: E402
 from linked_neurons_core.analysis import claims  # noqa: E402
 from linked_neurons_core.analysis import intervals  # noqa: E402
@@ -84,13 +86,13 @@ def correct(variant, seeds, out):
     return np.array(rows)
 
 
-def learn_bound(variant, seeds, out):
+def learn_bound(variant, seeds, out, thresholds):
     """The claims' `learns` bound for `variant`'s runs: chance on their dataset
-    (the claims' `chance_of`) plus config/claims.yaml's learn_margin."""
+    (the claims' `chance_of`) plus the claims' learn_margin (`thresholds`,
+    compare_builds.margins())."""
     experiment, name = variant.split("/")
     dataset = json.loads((out / experiment / name / str(seeds[0]) / "config.json").read_text())["dataset"]
-    margin = yaml.safe_load((ROOT / "config/claims.yaml").read_text())["thresholds"]["learn_margin"]
-    return claims.chance_of([dataset]) + margin
+    return claims.chance_of([dataset]) + thresholds["learn_margin"]
 
 
 def seed_part(values):
@@ -181,8 +183,9 @@ def main(argv=None):
     print("| variant | seeds | bound | above | holds | does not hold | inconclusive | "
           "share interval covers |")
     print("|---|---|---|---|---|---|---|---|")
+    thresholds = compare_builds.margins()
     for variant, runs in loaded.items():
-        bound = learn_bound(variant, seeds, out)
+        bound = learn_bound(variant, seeds, out, thresholds)
         shares, covered = threshold(runs, bound, args.draws, rng)
         print(f"| {variant} | {len(runs)} | {bound:.2f} | {int((runs.mean(axis=1) > bound).sum())} | "
               + " | ".join(f"{shares[v]:.3f}" for v in shares) + f" | {covered:.3f} |", flush=True)
