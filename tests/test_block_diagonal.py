@@ -21,8 +21,11 @@ from linked_neurons.experiments import blockdiag  # noqa: E402
 ])
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("shared_input", [False, True])
+@pytest.mark.parametrize("seeds", [3, 20])  # a job's seeds: the table's 3, or more (`--config seeds=`)
 def test_block_diagonal_convolutions_equal_jaxs_grouped_ones(layout, x_shape, w_shape, stride,
-                                                             shared_input):
+                                                             shared_input, seeds):
+    x_shape, w_shape = (seeds, *x_shape[1:]), (seeds, *w_shape[1:])
+    grouped_op = f"feature_group_count = {seeds}"
     rng = np.random.default_rng(0)
     x = rng.normal(size=x_shape[1:] if shared_input else x_shape).astype(np.float32)
     w = rng.normal(size=w_shape).astype(np.float32)
@@ -39,14 +42,14 @@ def test_block_diagonal_convolutions_equal_jaxs_grouped_ones(layout, x_shape, w_
 
     grouped = program()
     reference = grouped(w, x)
-    assert "feature_group_count = 3" in grouped.lower(w, x).as_text()
+    assert grouped_op in grouped.lower(w, x).as_text()
     with blockdiag.block_diagonal_convolutions():
         block = program()
         values = block(w, x)
         text = block.lower(w, x).as_text()
-    assert "feature_group_count = 3" not in text and "batch_group_count = 3" not in text
+    assert grouped_op not in text and f"batch_group_count = {seeds}" not in text
     for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(values)):
         assert a.shape == b.shape
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.max(np.abs(a))))
     # Outside the context, jax's own rule again.
-    assert "feature_group_count = 3" in program().lower(w, x).as_text()
+    assert grouped_op in program().lower(w, x).as_text()
