@@ -2,6 +2,7 @@
 the umask, write and JSON errors that name the file, one trainer per run
 directory, and a failed LaTeX build that keeps the last good PDF."""
 
+import ast
 import errno
 import json
 import logging
@@ -139,6 +140,54 @@ def test_a_writer_error_about_another_file_passes_through(tmp_path):
     assert not isinstance(caught.value, OutputError)
     assert str(missing) in str(caught.value)
     assert leftovers(tmp_path) == [] and not (tmp_path / "out.bin").exists()
+
+
+# What writes a file: a method (fig.savefig, path.write_text, frame.to_csv with
+# a path) or the builtin open() for writing.
+_WRITERS = {"savefig", "write_text", "write_bytes", "to_csv", "to_json", "to_parquet"}
+
+
+def _unguarded_writes(tree):
+    """Lines of `tree`'s calls that write a file and are not inside a call of
+    linked_neurons_core.io's atomic_write_* (as the writer it is given)."""
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+    def guarded(node):
+        while node in parents:
+            node = parents[node]
+            func = getattr(node, "func", None)
+            if isinstance(node, ast.Call) and getattr(func, "id", getattr(func, "attr", "")).startswith(
+                    "atomic_write"):
+                return True
+        return False
+
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func, keywords = node.func, {k.arg: k.value for k in node.keywords}
+        if isinstance(func, ast.Attribute) and func.attr in _WRITERS:
+            writes = func.attr != "to_csv" or bool(node.args) or "path_or_buf" in keywords
+        else:
+            mode = node.args[1] if len(node.args) > 1 else keywords.get("mode")
+            writes = (isinstance(func, ast.Name) and func.id == "open"
+                      and isinstance(mode, ast.Constant) and any(c in mode.value for c in "wax"))
+        if writes and not guarded(node):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_every_script_of_the_workflow_writes_its_files_atomically():
+    """A rule's script writes each output through linked_neurons_core.io's
+    atomic writers (a reader, or a job stopped mid-write, sees the old file or
+    the new one, never a part): a static check of every script."""
+    found = {script.name: _unguarded_writes(ast.parse(script.read_text()))
+             for script in sorted((ROOT / "workflow" / "scripts").glob("*.py"))}
+    assert {name: lines for name, lines in found.items() if lines} == {}
+    # The check sees what it is meant to.
+    assert _unguarded_writes(ast.parse("fig.savefig(out)\nopen(p, 'w')\nframe.to_csv(p)\n")) == [1, 2, 3]
+    assert _unguarded_writes(ast.parse(
+        "atomic_write_with(out, lambda f: fig.savefig(f))\nframe.to_csv(index=False)\nopen(p)\n")) == []
 
 
 @pytest.mark.parametrize("content, reason", [

@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 from logs import setup as setup_logging  # noqa: E402
 
 from linked_neurons_core.analysis.names import use_table  # noqa: E402
+from linked_neurons_core.io import atomic_write_with  # noqa: E402
 
 sm = snakemake  # noqa: F821
 setup_logging(sm)
@@ -32,7 +33,7 @@ ax.set_xlabel("epoch")
 ax.set_ylabel("validation accuracy (median over seeds)")
 ax.legend(ncol=4, fontsize=7)
 fig.tight_layout()
-fig.savefig(sm.output.curves, dpi=150)
+atomic_write_with(sm.output.curves, lambda f: fig.savefig(f, dpi=150, format="png"))
 
 # Dead units per layer, two panels sharing the layer axis: constant on every
 # sample (the paper's definition, `dead_per_layer`) and exactly zero on every
@@ -82,4 +83,4 @@ handles, labels = axes[0].get_legend_handles_labels()
 if handles:
     axes[0].legend(handles, labels, ncol=4, fontsize=7)
 fig.tight_layout()
-fig.savefig(sm.output.dead, dpi=150)
+atomic_write_with(sm.output.dead, lambda f: fig.savefig(f, dpi=150, format="png"))
