@@ -168,10 +168,11 @@ def _unguarded_writes(tree):
         func, keywords = node.func, {k.arg: k.value for k in node.keywords}
         if isinstance(func, ast.Attribute) and func.attr in _WRITERS:
             writes = func.attr != "to_csv" or bool(node.args) or "path_or_buf" in keywords
-        else:
+        elif isinstance(func, ast.Name) and func.id == "open":
             mode = node.args[1] if len(node.args) > 1 else keywords.get("mode")
-            writes = (isinstance(func, ast.Name) and func.id == "open"
-                      and isinstance(mode, ast.Constant) and any(c in mode.value for c in "wax"))
+            writes = isinstance(mode, ast.Constant) and any(c in mode.value for c in "wax")
+        else:
+            continue
         if writes and not guarded(node):
             lines.append(node.lineno)
     return lines
