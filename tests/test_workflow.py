@@ -132,6 +132,25 @@ def test_the_article_is_built_with_every_table_and_run(built):
     assert f"trains {n_runs} runs" in flat
 
 
+def test_every_file_a_build_writes_is_one_git_ignores(built):
+    """A build leaves `git status` as it found it: nothing it writes can be
+    committed by mistake or copied as a source (the tests' copies and the
+    SLURM tests take the files git does not ignore). The files of the tiny
+    article's copy that this checkout does not have (tracked or not) are
+    what the build wrote."""
+    def listed(*args):
+        return set(filter(None, subprocess.run(["git", "ls-files", "-z", *args], cwd=ROOT, check=True,
+                                               capture_output=True, text=True).stdout.split("\0")))
+
+    source = listed("--cached") | listed("--others", "--exclude-standard")
+    written = sorted(str(path.relative_to(built)) for path in built.rglob("*")
+                     if path.is_file() and str(path.relative_to(built)) not in source)
+    assert "paper/numbers.json" in written and "paper/paper.tex" in written
+    ignored = set(subprocess.run(["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=ROOT,
+                                 input="\0".join(written), capture_output=True, text=True).stdout.split("\0"))
+    assert [name for name in written if name not in ignored and name != "tiny.yaml"] == []
+
+
 def test_a_run_shared_by_two_experiments_is_trained_once(built):
     # resnet50_nobn's lkrelu_batchnorm trains exactly like resnet50's lkrelu.
     runs = built / "results/quick/runs"
