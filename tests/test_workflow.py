@@ -24,12 +24,17 @@ TINY = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())
 pytestmark = pytest.mark.slow
 
 
-def copy_repository(destination):
-    files = subprocess.run(
+def source_files():
+    """The checkout's files that a copy of it takes: tracked, or untracked and
+    not ignored by git."""
+    return list(filter(None, subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")
-    for name in filter(None, files):
+    ).stdout.split("\0")))
+
+
+def copy_repository(destination):
+    for name in source_files():
         source = ROOT / name
         if source.is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
@@ -138,11 +143,7 @@ def test_every_file_a_build_writes_is_one_git_ignores(built):
     SLURM tests take the files git does not ignore). The files of the tiny
     article's copy that this checkout does not have (tracked or not) are
     what the build wrote."""
-    def listed(*args):
-        return set(filter(None, subprocess.run(["git", "ls-files", "-z", *args], cwd=ROOT, check=True,
-                                               capture_output=True, text=True).stdout.split("\0")))
-
-    source = listed("--cached") | listed("--others", "--exclude-standard")
+    source = set(source_files())
     written = sorted(str(path.relative_to(built)) for path in built.rglob("*")
                      if path.is_file() and str(path.relative_to(built)) not in source)
     assert "paper/numbers.json" in written and "paper/paper.tex" in written
