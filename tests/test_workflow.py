@@ -144,8 +144,8 @@ def test_every_file_a_build_writes_is_one_git_ignores(built):
     article's copy that this checkout does not have (tracked or not) are
     what the build wrote."""
     source = set(source_files())
-    written = sorted(str(path.relative_to(built)) for path in built.rglob("*")
-                     if path.is_file() and str(path.relative_to(built)) not in source)
+    files = (str(path.relative_to(built)) for path in built.rglob("*") if path.is_file())
+    written = sorted(name for name in files if name not in source)
     assert "paper/numbers.json" in written and "paper/paper.tex" in written
     ignored = set(subprocess.run(["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=ROOT,
                                  input="\0".join(written), capture_output=True, text=True).stdout.split("\0"))
