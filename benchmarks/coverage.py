@@ -18,7 +18,7 @@ A network's true accuracy is the expectation over seeds and samples. sigma
 0.3 at an accuracy of 0.97 spreads seeds' accuracies by about 0.008, as the
 quick article's runs spread (0.002-0.015 for most cells).
 
-    python benchmarks/coverage.py                 # the README's table, about 2 minutes
+    python benchmarks/coverage.py                 # docs/claims.md's first table, about 2 minutes
     python benchmarks/coverage.py --builds 200 --seeds 3 --sigmas 0.3
 """
 

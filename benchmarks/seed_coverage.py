@@ -28,7 +28,7 @@ correlated draws: read a difference of a few percent as noise. Runs are
 trained once into --out and reused (a finished run of the same configuration
 is not trained again).
 
-    python benchmarks/seed_coverage.py --seeds 30           # the README's first table, about 12 minutes
+    python benchmarks/seed_coverage.py --seeds 30           # docs/claims.md's second table, about 12 minutes
     python benchmarks/seed_coverage.py --pairs width/w50_relu:width/w50_lkrelu --seeds 30
 """
 

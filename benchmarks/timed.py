@@ -8,7 +8,7 @@ prints each network's median epoch and its ratio to the layout's reference
 The pipeline's timed jobs train one network's seeds after another, so a
 network's seeds share one moment of the machine; comparing these processes
 shows how far a ratio moves between moments when the networks are timed
-together (README, "Table 6's times between builds"). A benchmark, not a
+together (docs/claims.md, "Table 6's times between builds"). A benchmark, not a
 test: run it alone, with the threads the timed jobs get.
 
     OMP_NUM_THREADS=2 PJRT_NPROC=2 XLA_FLAGS=--xla_cpu_multi_thread_eigen=false \\

@@ -54,7 +54,7 @@ def test_a_build_replays_to_itself_and_a_cut_keeps_its_first_epochs(tiny_article
                    "epochs_run", "stopped_early", "wall_seconds"]
         pd.testing.assert_frame_equal(a[columns], b[columns])
     # (The tiny article judges no claim; the real build's 15 replay to
-    # themselves too: see the README.)
+    # themselves too: see benchmarks/README.md.)
     assert pd.read_csv(same / "claims.csv")["verdict"].tolist() == \
         pd.read_csv(build / "claims.csv")["verdict"].tolist()
 
