@@ -33,6 +33,16 @@ unless the environment says otherwise. A benchmark, not a test.
 `--compare KEY=VALUE` builds each network a second time with that override
 and times both, epochs interleaved: the `alt ms` column and `speed-up`
 (runner ms / alt ms), and the article's time at the alternative's speed.
+
+`--convolutions` then times each network's convolution layers one at a time,
+outside the step (the layer as built, forward and backward with respect to its
+input and its weights, on random input of its shape at the network's batch
+size, jitted; the best of 5 repeats), and prints their sum against the
+runner's ms per step: how much of a step the convolutions are, and so how much
+a faster convolution could save. Alone a layer misses the step's fusions and
+caches, so the share is an estimate. `--shapes` also lists each distinct layer.
+
+    KERAS_BACKEND=jax python benchmarks/floor.py --experiments resnet50 --convolutions --shapes
 """
 
 import argparse
@@ -115,6 +125,8 @@ class Network:
         cost = jax.jit(model.train_step).lower(state, (x[:batch], y[:batch])).cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         self.flops = float(cost["flops"])
+        self.model = model
+        self.batch = batch
         self.runner = EpochRunner(model, x, y, batch)
         self.order = np.arange(len(x))
         self.times = []
@@ -132,6 +144,44 @@ class Network:
         return 1e3 * statistics.median(self.times)
 
 
+def convolution_ms(model, batch, reps=50):
+    """{(layer class, input shape, kernel shape, strides): (count, ms)}: each of
+    `model`'s convolution layers alone, forward and backward, ms per call."""
+    import jax
+    import jax.numpy as jnp
+
+    def timed(layer, shape):
+        trainable = [v.value for v in layer.trainable_variables]
+        x = jnp.asarray(np.random.default_rng(0).standard_normal((batch, *shape), np.float32))
+
+        def loss(trainable, x):
+            out, _ = layer.stateless_call(trainable, [], x)
+            return jnp.sum(out * out)
+
+        grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        jax.block_until_ready(grad(trainable, x))
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(reps):
+                out = grad(trainable, x)
+            jax.block_until_ready(out)
+            best = min(best, (time.perf_counter() - start) / reps)
+        return 1e3 * best
+
+    shapes = {}
+    for layer in model.layers:
+        if not hasattr(layer, "kernel") or len(layer.kernel.shape) != 4:
+            continue
+        key = (type(layer).__name__, tuple(layer.input.shape[1:]), tuple(layer.kernel.shape),
+               tuple(layer.strides))
+        if key in shapes:
+            shapes[key][0] += 1
+        else:
+            shapes[key] = [1, timed(layer, key[1])]
+    return shapes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiments", nargs="*", default=None)
@@ -140,6 +190,10 @@ def main(argv=None):
                         help="overrides of every run (as linked-neurons train --set)")
     parser.add_argument("--compare", nargs="*", default=[], metavar="KEY=VALUE",
                         help="also time every network with these overrides, side by side")
+    parser.add_argument("--convolutions", action="store_true",
+                        help="also time each network's convolution layers alone: their share of a step")
+    parser.add_argument("--shapes", action="store_true",
+                        help="with --convolutions, list each distinct convolution layer")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1,
                         help="cores of the article's floor time (default: this machine's)")
     args = parser.parse_args(argv)
@@ -225,6 +279,20 @@ def main(argv=None):
         print(f"with {' '.join(args.compare)}: {alt_seconds / 60:.0f} core-minutes, "
               f"{alt_seconds / args.cores / 60:.1f} min on {args.cores} cores "
               f"({runner_seconds / alt_seconds:.2f}x)")
+    if args.convolutions:
+        print()
+        print(f"{'network (quick)':32} {'convs':>5} {'conv ms':>8} {'runner ms':>9} {'share':>6}")
+        for entry in classes.values():
+            n = entry["network"]
+            shapes = convolution_ms(n.model, n.batch)
+            conv_ms = sum(count * ms for count, ms in shapes.values())
+            print(f"{n.name:32} {sum(c for c, _ in shapes.values()):5d} {conv_ms:8.2f} "
+                  f"{n.ms_per_step:9.2f} {conv_ms / n.ms_per_step:6.2f}", flush=True)
+            if args.shapes:
+                for (kind, shape, kernel, strides), (count, ms) in sorted(
+                        shapes.items(), key=lambda kv: -kv[1][0] * kv[1][1]):
+                    print(f"    {count:3d} x {kind} {shape} kernel {kernel} strides {strides}: "
+                          f"{1e3 * ms:8.1f} us")
     print(f"(this benchmark: {time.perf_counter() - started:.0f} s)")
     return 0
 
