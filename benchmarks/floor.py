@@ -126,7 +126,6 @@ class Network:
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         self.flops = float(cost["flops"])
         self.model = model
-        self.batch = batch
         self.runner = EpochRunner(model, x, y, batch)
         self.order = np.arange(len(x))
         self.times = []
@@ -160,14 +159,13 @@ def convolution_ms(model, batch, reps=50):
 
         grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
         jax.block_until_ready(grad(trainable, x))
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
+
+        def calls():
             for _ in range(reps):
                 out = grad(trainable, x)
             jax.block_until_ready(out)
-            best = min(best, (time.perf_counter() - start) / reps)
-        return 1e3 * best
+
+        return 1e3 * min(_timed(calls) for _ in range(5)) / reps
 
     shapes = {}
     for layer in model.layers:
@@ -284,7 +282,7 @@ def main(argv=None):
         print(f"{'network (quick)':32} {'convs':>5} {'conv ms':>8} {'runner ms':>9} {'share':>6}")
         for entry in classes.values():
             n = entry["network"]
-            shapes = convolution_ms(n.model, n.batch)
+            shapes = convolution_ms(n.model, n.config["batch_size"])
             conv_ms = sum(count * ms for count, ms in shapes.values())
             print(f"{n.name:32} {sum(c for c, _ in shapes.values()):5d} {conv_ms:8.2f} "
                   f"{n.ms_per_step:9.2f} {conv_ms / n.ms_per_step:6.2f}", flush=True)
