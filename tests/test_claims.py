@@ -178,6 +178,17 @@ def test_a_ratio_returns_each_verdict_and_never_judges_a_shared_device():
         table.loc[table["variant"] == "bn", "wall_seconds"] = seconds
         assert judge(spec, {"resnet50_nobn": table})[0] == verdict, seconds
     table.loc[table["variant"] == "bn", "wall_seconds"] = [20.0, 20.5, 21.0]
+    # A run's time is its time whether or not its accuracy had converged: the
+    # verdict stands and names none of them (the accuracy claims do).
+    unfinished = table.assign(status=["still improving", "collapsed", "stuck"] + ["converged"] * 3)
+    verdict, comparisons = judge(spec, {"resnet50_nobn": unfinished})
+    assert verdict == claims.HOLDS
+    assert [comparisons[0][k] for k in ("not_converged", "collapsed", "stuck")] == [[], [], []]
+    accuracy = {"id": "x", "checks": [{"better": {"experiment": "resnet50_nobn",
+                                                  "pairs": [["none", "bn"]]}}]}
+    named = judge(accuracy, {"resnet50_nobn": unfinished})[1][0]
+    assert [named[k] for k in ("not_converged", "collapsed", "stuck")] == \
+        [["bn seed 100"], ["bn seed 101"], ["bn seed 102"]]
     shared = table.assign(device_exclusive=[True] * 5 + [False])
     verdict, comparisons = judge(spec, {"resnet50_nobn": shared})
     assert verdict == claims.INCONCLUSIVE and comparisons[0]["note"] == "timed on a shared device"

@@ -171,11 +171,13 @@ class Context:
 
 
 def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=None, kind="difference",
-               note=None, name_stuck=True, at_chance=(), split=()):
+               note=None, name_stuck=True, name_unfinished=True, at_chance=(), split=()):
     """One judged comparison; `interval` and `reference` (and the
     equivalence `tolerance`) are what the forest plot draws, `what` its row.
     `split`: its units whose seeds fell on both sides of chance, each as
-    "LABEL (K of N seeds at chance)"."""
+    "LABEL (K of N seeds at chance)". `name_stuck`, `name_unfinished`: name
+    its stuck runs, and its runs still improving, too short or collapsed
+    (not where they cannot move the verdict: a time ratio's)."""
     joiner = " / " if kind == "ratio" else " vs "
     what = joiner.join(u.label for u in units_)
     # Units of one run of ours (the paper scale's one seed) in an accuracy's
@@ -190,8 +192,8 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
             "high": None if interval is None else interval[2] - reference,
             "tolerance": tolerance,
             "runs": sorted({r for u in units_ for r in u.all.get("run", [])}),
-            "not_converged": flagged["still improving"] + flagged["too short"],
-            "collapsed": flagged["collapsed"],
+            "not_converged": flagged["still improving"] + flagged["too short"] if name_unfinished else [],
+            "collapsed": flagged["collapsed"] if name_unfinished else [],
             "stuck": flagged["stuck"] if name_stuck else [],
             "at_chance": list(at_chance),
             "split": list(split),
@@ -418,7 +420,9 @@ def ratio(spec, ctx):
     never judged, nor fewer than two pairs (one pair is no spread: a time
     moves by a tenth or more from one moment of the machine to another). The
     paper's own figures (one number each, no spread to count) are judged as
-    they are: whether the sentence agrees with the table."""
+    they are: whether the sentence agrees with the table. A run's time does
+    not wait for it to converge: the runs still improving, collapsed or stuck
+    are not named (their accuracy claims name them)."""
     e = spec["experiment"]
     tolerance = spec.get("tolerance", ctx.thresholds["ratio_tolerance"])
     out = []
@@ -444,7 +448,7 @@ def ratio(spec, ctx):
         plotted = None if interval is None else tuple(
             (interval[0] if pd.isna(v) else v) / expected for v in interval)
         out.append(comparison(verdict, text, [a, b], plotted, reference=1.0, tolerance=tolerance,
-                              kind="ratio", note=note, name_stuck=False))
+                              kind="ratio", note=note, name_stuck=False, name_unfinished=False))
     return out
 
 
