@@ -171,29 +171,31 @@ class Context:
 
 
 def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=None, kind="difference",
-               note=None, name_stuck=True, name_unfinished=True, at_chance=(), split=()):
+               note=None, name_stuck=True, at_chance=(), split=()):
     """One judged comparison; `interval` and `reference` (and the
     equivalence `tolerance`) are what the forest plot draws, `what` its row.
     `split`: its units whose seeds fell on both sides of chance, each as
-    "LABEL (K of N seeds at chance)". `name_stuck`, `name_unfinished`: name
-    its stuck runs, and its runs still improving, too short or collapsed
-    (not where they cannot move the verdict: a time ratio's)."""
+    "LABEL (K of N seeds at chance)". `name_stuck`: name its stuck runs."""
     joiner = " / " if kind == "ratio" else " vs "
     what = joiner.join(u.label for u in units_)
     # Units of one run of ours (the paper scale's one seed) in an accuracy's
     # interval: it has no part for the seeds (intervals.combined).
     one_run = [u.label for u in units_ if len(u.rows) == 1 and u.correct() is not None] \
         if interval is not None and kind in ("difference", "threshold") else []
-    flagged = {status: [n for u in units_ for n in u.named(status)]
-               for status in ("still improving", "too short", "collapsed", "stuck", "diverged")}
+    # A time ratio names only its diverged runs: a run's time does not wait
+    # for its accuracy to converge (the accuracy claims name the others).
+    statuses = ("still improving", "too short", "collapsed", "stuck", "diverged")
+    named = ("diverged",) if kind == "ratio" else statuses
+    flagged = {status: [n for u in units_ for n in u.named(status)] if status in named else []
+               for status in statuses}
     return {"verdict": verdict, "text": text, "note": note, "kind": kind, "what": what,
             "estimate": None if interval is None else interval[0] - reference,
             "low": None if interval is None else interval[1] - reference,
             "high": None if interval is None else interval[2] - reference,
             "tolerance": tolerance,
             "runs": sorted({r for u in units_ for r in u.all.get("run", [])}),
-            "not_converged": flagged["still improving"] + flagged["too short"] if name_unfinished else [],
-            "collapsed": flagged["collapsed"] if name_unfinished else [],
+            "not_converged": flagged["still improving"] + flagged["too short"],
+            "collapsed": flagged["collapsed"],
             "stuck": flagged["stuck"] if name_stuck else [],
             "at_chance": list(at_chance),
             "split": list(split),
@@ -448,7 +450,7 @@ def ratio(spec, ctx):
         plotted = None if interval is None else tuple(
             (interval[0] if pd.isna(v) else v) / expected for v in interval)
         out.append(comparison(verdict, text, [a, b], plotted, reference=1.0, tolerance=tolerance,
-                              kind="ratio", note=note, name_stuck=False, name_unfinished=False))
+                              kind="ratio", note=note))
     return out
 
 
