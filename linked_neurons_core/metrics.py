@@ -14,7 +14,9 @@ Pure Python, no Keras: the pipeline's extraction and the tests use it too.
     `window` epochs (a spread below `stuck_rtol` of its size): no gradient
     reaches the weights, e.g. a softmax saturated so that the clipped
     cross-entropy has a zero gradient. A stuck run has stopped, but not
-    because it learned all it could;
+    because it learned all it could. A run that froze so after falling more
+    than `collapse` below its best is *collapsed* (below), not stuck: it had
+    learned;
   - *still improving*: over its last `window` epochs the best validation
     accuracy, or the mean one, rose by more than `min_delta` over the epochs
     before (the window before, for the mean). The mean catches a slow climber
@@ -90,19 +92,24 @@ def convergence(history, criterion):
                   collapse=max(accs) - accs[-1])
     rtol = criterion.get("stuck_rtol", 1e-6)
     key = _stuck(good[-window:], rtol)
-    if key:
-        return status("stuck", f"stuck: {key} {good[-1][key]:.6g} did not move over the last "
-                               f"{window} epochs (relative spread <= {rtol:g})")
+    stuck = key and (f"{key} {good[-1][key]:.6g} did not move over the last {window} epochs "
+                     f"(relative spread <= {rtol:g})")
+    fell = result["collapse"] > criterion["collapse"]
+
+    def collapsed(then=""):
+        return status("collapsed", f"collapsed: final accuracy {accs[-1]:.3f} is "
+                                   f"{result['collapse']:.3f} below its best (more than "
+                                   f"{criterion['collapse']}){then}")
+    if stuck:  # one that had learned, fell back and froze there is collapsed: it had learned
+        return collapsed(f", then stuck: {stuck}") if fell else status("stuck", f"stuck: {stuck}")
     gain = max(result["improvement"], result["mean_improvement"])
     if gain > criterion["min_delta"]:
         which = "best" if result["improvement"] >= result["mean_improvement"] else "mean"
         return status("still improving", f"still improving: the {which} validation accuracy rose "
                                          f"{gain:+.3f} over the last {window} epochs (more than "
                                          f"{criterion['min_delta']})")
-    if result["collapse"] > criterion["collapse"]:
-        return status("collapsed", f"collapsed: final accuracy {accs[-1]:.3f} is "
-                                   f"{result['collapse']:.3f} below its best (more than "
-                                   f"{criterion['collapse']})")
+    if fell:
+        return collapsed()
     return status("converged", "stopped improving")
 
 

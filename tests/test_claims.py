@@ -725,5 +725,21 @@ def test_a_diverged_cell_says_so_in_the_table():
     lkrelu = next(line for line in tex.splitlines() if line.startswith("LK-ReLU &"))
     assert "\\dag" in lkrelu
     assert "relu seed 100 (epoch 3)" in tex and "3 runs" not in tex
+    # The one unfinished run is in two cells (Max and Median), counted once.
+    assert table["not_converged"] == 1 and "or stuck; 1 run)" in tex
     numbers = analysis_numbers.numbers({"depth": frame})
     assert numbers["depth.relu"]["value"] is None and numbers["depth.relu"]["diverged"] == 3
+
+
+@pytest.mark.parametrize("experiment", ["resnet50_nobn", "allcnn", "width"])
+def test_a_table_counts_its_unfinished_runs_once_whatever_cells_show_them(experiment):
+    # Table 6's runs are in its Accuracy and Time ratio rows, All-CNN's best
+    # policy in its own row and the best-policy row: a caption counts runs.
+    frame = full_quick_runs()[experiment]
+    frame.loc[frame.index[[0, 1, 4]], "status"] = "still improving"
+    frame["best_val_accuracy"] = frame["test_accuracy"]
+    table = analysis_tables.aggregate(experiment, frame, None)
+    assert table["not_converged"] == 3
+    tex = latex.template(ROOT / "workflow/templates/table.tex.j2").render(
+        name=experiment, table=table, title="t", scale="quick", source="s")
+    assert "or stuck; 3 runs)" in tex

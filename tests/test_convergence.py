@@ -45,6 +45,20 @@ def test_a_stuck_run_is_not_converged():
     assert status(moving)["status"] == "converged"
 
 
+def test_a_run_that_learned_then_fell_and_froze_is_collapsed_not_stuck():
+    # All-CNN LK-SELU with a fixed rate: 0.98 by epoch 35, then its loss blew
+    # up and froze at chance. Stuck would read as a run that never learned.
+    n = 15
+    val = [0.5, 0.9, 0.98, 0.98, 0.98] + [0.1] * (n - 5)
+    loss = [1.0, 0.5, 0.1, 0.1, 0.1] + [13.79] * (n - 5)
+    result = status(history(val, loss=loss, val_loss=loss))
+    assert result["status"] == "collapsed" and result["converged"] is False
+    assert "below its best" in result["reason"] and "then stuck: loss 13.79" in result["reason"]
+    # Frozen within `collapse` of its best: stuck, as before.
+    val = [0.5, 0.9, 0.98, 0.98, 0.98] + [0.95] * (n - 5)
+    assert status(history(val, loss=loss, val_loss=loss))["status"] == "stuck"
+
+
 def test_an_early_stopped_run_still_improving_at_its_stop_is_not_converged():
     # A noisy best early (0.90 at epoch 4) and then a steady climb: the best
     # does not improve for 9 epochs, so early stopping (patience 8) ends the
