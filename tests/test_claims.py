@@ -522,6 +522,33 @@ def test_a_threshold_check_judges_every_seed_not_the_seeds_mean():
     assert judge(spec("learns", "edge"), {"depth": table})[0] == claims.NOT_CONVERGED
 
 
+def test_a_difference_names_the_runs_at_chance_on_either_side():
+    # All-CNN's Swish at chance in every seed: "LK-ReLU beats Swish" holds, and
+    # says that the network it beat never learned (a plateau at chance is
+    # "converged", so no status names it).
+    table = runs("allcnn", {"lk": HIGH, "single": [0.08, 0.09, 0.5]})
+    verdict, comparisons = judge(pairs("better", "allcnn"), {"allcnn": table})
+    assert verdict == claims.HOLDS
+    assert comparisons[0]["at_chance"] == ["single seed 100", "single seed 101"]
+    reverse = {"id": "x", "checks": [{"same": {"experiment": "allcnn", "pairs": [["single", "lk"]],
+                                               "tolerance": 0.02}}]}
+    assert judge(reverse, {"allcnn": table})[1][0]["at_chance"] == \
+        ["single seed 100", "single seed 101"]
+    # A network that all learned: nothing named; a check that expects chance names none.
+    assert judge(BETTER, {"width": runs("width", {"lk": HIGH, "single": LOW})})[1][0]["at_chance"] == []
+    expects = {"id": "x", "checks": [{"at_chance": {"experiment": "allcnn", "units": ["single"]}}]}
+    assert judge(expects, {"allcnn": table})[1][0]["at_chance"] == []
+    # The claim's row gathers them.
+    result, = claims.evaluate({**CLAIMS, "claims": [{"id": "x", "source": "s", "claim": "c", "checks": [
+        {"better": {"experiment": "allcnn", "pairs": [["lk", "single"]]}}]}]}, {"allcnn": table})
+    assert result["at_chance"] == ["single seed 100", "single seed 101"]
+    # The paper's own values are one figure each: its depth ReLU's 0.1000 is no run to name.
+    lk_over_relu = {"id": "x", "checks": [{"better": {"experiment": "depth",
+                                                      "pairs": [["lkrelu", "relu"]]}}]}
+    _, paper = claims.judge(lk_over_relu, published_context())
+    assert paper[0]["verdict"] == claims.HOLDS and paper[0]["at_chance"] == []
+
+
 def test_stuck_runs_count_as_failing_at_chance_and_are_named_elsewhere():
     table = runs("depth", {"relu": [0.1] * 3, "lk": HIGH, "single": [0.1] * 3}, status="stuck")
     at_chance = {"id": "x", "checks": [{"at_chance": {"experiment": "depth", "units": ["relu"]}}]}

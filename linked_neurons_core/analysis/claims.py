@@ -13,7 +13,9 @@ when every seed that ran is on the claimed side and says, as the share of
 seeds, how little three seeds tell of a fourth. *holds*: the interval lies
 on the claimed side; *does not hold*: on the other; otherwise
 *inconclusive*. A tie favours no side. The same checks judge the paper's
-published values (one run each, 10,000 test images: binomial intervals).
+published values (one figure each, judged as one run on 10,000 test images:
+binomial intervals, which leave out the spread over the authors' seeds of
+the values that are medians).
 
 A run that was still improving when it stopped (or ran too few epochs) may
 have more to give: a check is *not converged* only when leaving such runs out
@@ -22,8 +24,9 @@ ones (one run is no spread over seeds: which of a network's runs finish can
 turn on rounding, `benchmarks/sensitivity.py`); a threshold check, which
 judges each seed on its own, is judged again on one finished seed. Stuck
 runs (their losses did not move) count as they are; a check that a network
-stays at chance accepts them, any other names them. Diverged runs never
-count and are named.
+stays at chance accepts them, any other names them. A check that a network
+learns and a difference of accuracies name the runs at chance. Diverged
+runs never count and are named.
 """
 
 import logging
@@ -42,7 +45,8 @@ from linked_neurons_core.metrics import unpack_correct
 HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED = "holds", "does not hold", "inconclusive", "not converged"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CONVERGED)
 #: The runs a comparison names, by what is wrong with them (a run at chance
-#: is named only by a check that needs its network to learn), the units
+#: is named by a check that needs its network to learn and by a difference
+#: of accuracies, not by one that expects it at chance), the units
 #: whose seeds split (some at chance, some learned) and the units of one run,
 #: whose accuracy intervals count the test set and not the seeds.
 FLAGS = ("not_converged", "collapsed", "stuck", "at_chance", "split", "one_run", "diverged")
@@ -63,9 +67,10 @@ class ClaimError(ValueError):
 class Unit:
     """A table cell's runs: what the checks read of them."""
 
-    def __init__(self, experiment, name, rows, test_size):
+    def __init__(self, experiment, name, rows, test_size, chance=None):
         # The unit's name as the tables print it (the unit itself if unknown).
         self.experiment, self.name = experiment, name
+        self.chance = chance  # below it a run is at chance (None: not judged)
         self.label = naming.names().unit_label(experiment, name, rows)
         rows = rows.copy()
         rows["_status"] = [run_rows.status(r) for _, r in rows.iterrows()] if len(rows) else []
@@ -76,6 +81,13 @@ class Unit:
     def named(self, status):
         return [f"{self.label} seed {int(r['seed'])}" for _, r in self.all.iterrows()
                 if r["_status"] == status]
+
+    def at_chance(self):
+        """Its counted runs below `chance`, named."""
+        if self.chance is None:
+            return []
+        return [f"{self.label} seed {int(r['seed'])}" for _, r in self.rows.iterrows()
+                if r[KEY] < self.chance]
 
     def finished(self):
         """This unit without its unfinished runs, or None when it has none left."""
@@ -160,7 +172,9 @@ class Context:
         rows = self._units[experiment][name]
         size = int(rows["n_test"].iloc[0]) if "n_test" in rows and len(rows) \
             and not pd.isna(rows["n_test"].iloc[0]) else self.test_size
-        return Unit(experiment, name, rows, size)
+        # Our runs name their runs at chance; the paper's values are one figure each.
+        chance = None if self.published else self.bound(experiment, "chance_margin")
+        return Unit(experiment, name, rows, size, chance)
 
     def chance(self, experiment):
         return chance_of(self.runs[experiment].get("dataset", []))
@@ -186,6 +200,10 @@ def comparison(verdict, text, units_, interval=None, reference=0.0, tolerance=No
     # for its accuracy to converge (the accuracy claims name the others).
     statuses = ("still improving", "too short", "collapsed", "stuck", "diverged")
     named = ("diverged",) if kind == "ratio" else statuses
+    # A difference of accuracies names the runs at chance on either side: a
+    # network that did not learn is beaten by any that did.
+    if kind == "difference":
+        at_chance = [n for u in units_ for n in u.at_chance()]
     flagged = {status: [n for u in units_ for n in u.named(status)] if status in named else []
                for status in statuses}
     return {"verdict": verdict, "text": text, "note": note, "kind": kind, "what": what,

@@ -24,8 +24,10 @@ So a check that a network learns or stays at chance judges each seed's own
 interval (`seeds`, `envelope`), not the mean's, and gives the share of
 seeds on its side with Clopper-Pearson's interval (`share`).
 
-The paper's published values are one run each on CIFAR-10's 10,000 test
-images, with no per-sample record: `binomial` gives the normal-approximation
+The paper's published values are one figure each on CIFAR-10's 10,000 test
+images, with no per-sample record and no spread (width's, depth's and
+extended's are medians over the authors' seeds, whose number the paper does
+not give): judged as one run, `binomial` gives the normal-approximation
 interval of a difference of two independent binomial proportions of that
 size (Wilson's interval for a single accuracy), so that, e.g., 0.9139
 against 0.9134 is a difference of 0.0005 +- 0.0078.
