@@ -694,6 +694,31 @@ def test_the_prose_follows_the_results_and_the_verdicts():
     assert "They come from more than one device" in two
 
 
+def test_the_prose_says_from_which_layer_every_layer_is_dead_and_which_numbers_are_unfinished():
+    # ReLU's three runs: scattered dead units from layer 2, every layer dead
+    # from layer 4 on in two runs and from layer 5 on in the third. The prose
+    # gives both, not the first scattered one as if it were the onset.
+    by_experiment = full_quick_runs()
+    depth = by_experiment["depth"]
+    relu = depth["variant"] == "relu"
+    depth.loc[relu, "dead_per_layer"] = ["[0, 0.2, 0, 0.5, 1.0, 1.0]", "[0, 0, 0, 0.5, 1.0, 1.0]",
+                                         "[0, 0, 0, 0, 0.25, 1.0]"]
+    depth.loc[relu, "dead_layers"] = [4, 3, 2]
+    depth.loc[depth.index[relu][0], "status"] = "still improving"
+    numbers = analysis_numbers.numbers(by_experiment)
+    assert numbers["depth.relu.dead_from"]["value"] == [4, 5]
+    assert numbers["depth.relu.first_dead"]["value"] == 2
+    text = " ".join(render_paper(by_experiment, claims.evaluate(CLAIMS, by_experiment)).split())
+    assert "in every layer from layer 4--5 on (the range over runs), with scattered ones from " \
+           "layer 2;" in text
+    assert "Plain ReLU reaches a median accuracy of 0.500 (1 of 3 runs not converged)" in text
+    # A run without such an onset: no range, the first dead layer alone.
+    depth.loc[relu, "dead_per_layer"] = "[0, 0.2, 0, 0, 0, 0]"
+    assert analysis_numbers.numbers(by_experiment)["depth.relu.dead_from"]["value"] is None
+    text = " ".join(render_paper(by_experiment, claims.evaluate(CLAIMS, by_experiment)).split())
+    assert "from layer 2 at the earliest;" in text and "every layer from layer" not in text
+
+
 def test_a_cell_whose_seeds_split_between_chance_and_learning_is_called_a_draw():
     # Depth LK-ReLU: one seed at chance, two learned (rounding decides which
     # side a run of the 51-layer network takes). The prose says the median is

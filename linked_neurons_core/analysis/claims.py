@@ -37,6 +37,7 @@ import yaml
 from linked_neurons_core.analysis import intervals
 from linked_neurons_core.analysis import names as naming
 from linked_neurons_core.analysis import runs as run_rows
+from linked_neurons_core.analysis.units import dead_from
 from linked_neurons_core.analysis.units import times
 from linked_neurons_core.analysis.units import units
 from linked_neurons_core.datasets import num_classes
@@ -472,17 +473,6 @@ def ratio(spec, ctx):
     return out
 
 
-def _dead_from(fractions):
-    """The layer (1-based) from which every layer has dead units, or None."""
-    first = None
-    for i, fraction in enumerate(fractions):
-        if fraction > 0 and first is None:
-            first = i + 1
-        elif fraction == 0:
-            first = None
-    return first
-
-
 @check("dead_units")
 def dead_units(spec, ctx):
     """`dead`: every run has dead units (constant on every validation sample) in
@@ -496,7 +486,7 @@ def dead_units(spec, ctx):
     out = []
     for name in spec.get("dead", []):
         u = ctx.unit(e, name)
-        firsts = [_dead_from(json.loads(d)) for d in u.rows["dead_per_layer"]]
+        firsts = [dead_from(json.loads(d)) for d in u.rows["dead_per_layer"]]
         found = [f for f in firsts if f is not None]
         verdict = HOLDS if found and len(found) == len(firsts) else FAILS if not found else INCONCLUSIVE
         text = (f"{u.label}: dead units in every layer from layer {min(found)}-{max(found)} on, in "

@@ -5,8 +5,10 @@ Named by experiment, from its layout, never by a list in code:
 
 - `runs`, `diverged`, `not_converged`, `train_minutes`: the whole build;
 - `EXPERIMENT.UNIT`: a unit's median test accuracy, its range and its runs;
-- `EXPERIMENT.layers`, `.filters`, `EXPERIMENT.VARIANT.dead_layers` and
-  `.first_dead`: where the runs probed their units per layer;
+- `EXPERIMENT.layers`, `.filters`, `EXPERIMENT.VARIANT.dead_layers`,
+  `.first_dead` (the first layer with a dead unit) and `.dead_from` (the
+  earliest and latest run's layer from which every layer has one): where the
+  runs probed their units per layer;
 - `EXPERIMENT.last_row` (a grid's largest `rows` value) and
   `EXPERIMENT.last_row.single` / `.linked`: that row's single and linked
   activations' runs, pooled.
@@ -18,6 +20,7 @@ import pandas as pd
 
 from linked_neurons_core.analysis import names as naming
 from linked_neurons_core.analysis import runs as run_rows
+from linked_neurons_core.analysis.units import dead_from
 from linked_neurons_core.analysis.units import stats
 from linked_neurons_core.analysis.units import units
 
@@ -62,6 +65,12 @@ def _dead_units(n, experiment, runs):
             "value": float(rows["dead_layers"].median()), "runs": sorted(rows["run"])}
         n[f"{experiment}.{variant}.first_dead"] = {"value": min(found) if found else None,
                                                    "runs": sorted(rows["run"])}
+        # From which layer on every layer has dead units, the earliest and the
+        # latest over the runs (None unless every run has such a layer).
+        onsets = [dead_from(json.loads(d)) for d in rows["dead_per_layer"]]
+        n[f"{experiment}.{variant}.dead_from"] = {
+            "value": [min(onsets), max(onsets)] if onsets and None not in onsets else None,
+            "runs": sorted(rows["run"])}
 
 
 def _last_row(n, experiment, runs):

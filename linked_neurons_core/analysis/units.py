@@ -68,6 +68,17 @@ def times(rows, key="wall_seconds"):
     return pd.Series(counted[key].astype(float).to_numpy(), index=counted["seed"].astype(int)).dropna()
 
 
+def dead_from(fractions):
+    """The layer (1-based) from which every layer has dead units, or None."""
+    first = None
+    for i, fraction in enumerate(fractions):
+        if fraction > 0 and first is None:
+            first = i + 1
+        elif fraction == 0:
+            first = None
+    return first
+
+
 def units(experiment, runs):
     """{unit: its runs} of an experiment's per-run table."""
     if naming.names().kind(experiment) != "best_policy":
