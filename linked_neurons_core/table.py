@@ -37,8 +37,8 @@ SCALES = ("quick", "paper")
 # identity: its seed, its data, its configuration (and the code it runs,
 # `code_digest`). `seeds` lists the experiment's seeds; a run's own `seed` is
 # identity: two seeds are two runs.
-NAMING_KEYS = ("experiment", "variant", "title", "paper_table", "published", "layout", "seeds", "resources",
-               "checkpoint_seconds", "convergence", "timed", "protocol")
+NAMING_KEYS = ("experiment", "variant", "title", "paper_table", "published", "authors_hours", "layout",
+               "seeds", "resources", "checkpoint_seconds", "convergence", "timed", "protocol")
 # The files that a training run executes and whose edits can change its
 # numbers, in linked_neurons/ and linked_neurons_core/ (relative to the folder
 # that holds both: the checkout, or site-packages). Reading, naming and

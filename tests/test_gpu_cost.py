@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(experiment, variant, epochs, activation, architecture, normalization, shared=False,
-        filters=None, width_multiplier=1.0):
+        filters=None, width_multiplier=1.0, beyond=False):
+    # The table's authors_hours: the authors' README gives a day for All-CNN and ResNet50.
+    hours = 24 if architecture in ("allcnn", "resnet50") else None
     return {"experiment": experiment, "variant": variant, "seed": 100, "epochs": epochs,
-            "shared": shared, "activation": activation, "architecture": architecture,
+            "shared": shared, "beyond": beyond, "authors_hours": hours,
+            "activation": activation, "architecture": architecture,
             "normalization": normalization, "width_multiplier": width_multiplier,
             "filters": filters, "linked": activation.startswith("lk")}
 
@@ -31,6 +34,8 @@ RUNS = [
     # Table 6's BN network is Table 5's: priced once, under resnet50.
     run("resnet50_nobn", "selu_batchnorm", 2000, "selu", "resnet50", "batchnorm", shared=True),
     run("resnet50_nobn", "lkrelu_none", 2000, "lkrelu", "resnet50", "none"),
+    # Beyond the paper: the authors never ran it.
+    run("resnet50_nobn", "lkselu_nobnall", 2000, "lkselu", "resnet50", "none", beyond=True),
 ]
 
 
@@ -48,6 +53,7 @@ BENCH = bench(
     ("depth", "lkrelu", 1, 7.0, '{"train_loop": "scan"}'),  # not what the pipeline runs
     ("resnet50", "relu", 1, 360.0, ""),
     ("resnet50_nobn", "lkrelu_none", 1, 180.0, ""),
+    ("resnet50_nobn", "lkselu_nobnall", 1, 90.0, ""),
     ("resnet50_nobn", "selu_batchnorm", 1, 360.0, ""),
 )
 
@@ -69,12 +75,18 @@ def test_gpu_hours_per_experiment_and_for_the_article(cost, caplog):
     # resnet50's classes were timed alone only: no K won, none other was tried.
     assert table["alone_only"].to_dict() == {"depth": False, "resnet50": True, "resnet50_nobn": True}
     assert table.loc["resnet50", "hours"] == pytest.approx(200)
-    assert table.loc["resnet50_nobn", "runs"] == 1  # the shared BN run counts under resnet50
-    assert table.loc["resnet50_nobn", "hours"] == pytest.approx(100)
-    assert totals["hours"] == pytest.approx(305) and totals["runs"] == 4
-    assert totals["authors_hours"] == 4 * 24
+    assert table.loc["resnet50_nobn", "runs"] == 2  # the shared BN run counts under resnet50
+    assert table.loc["resnet50_nobn", "hours"] == pytest.approx(100 + 50)
+    assert totals["hours"] == pytest.approx(355) and totals["runs"] == 5
+    # The authors' README: a GTX 1080Ti day for each ResNet50 (and All-CNN)
+    # run, no figure for depth ("quite fast"), none for a run beyond the paper.
+    assert pd.isna(table.loc["depth", "authors_hours"]) and table.loc["depth", "authors_runs"] == 0
+    assert table.loc["resnet50", "authors_hours"] == 24
+    assert table.loc["resnet50_nobn", "authors_hours"] == 24  # lkrelu_none; not lkselu_nobnall
+    assert table.loc["resnet50_nobn", "authors_runs"] == 1
+    assert totals["authors_hours"] == 2 * 24 and totals["authors_runs"] == 2
     assert cost.time_ratios(BENCH, {"resnet50_nobn": "lkrelu_none"}) \
-        == {"lkrelu_none": 1.0, "selu_batchnorm": 2.0}
+        == {"lkrelu_none": 1.0, "selu_batchnorm": 2.0, "lkselu_nobnall": 0.5}
 
 
 def test_an_unmeasured_network_leaves_its_hours_unknown(cost):
@@ -83,6 +95,30 @@ def test_an_unmeasured_network_leaves_its_hours_unknown(cost):
     width = table.set_index("experiment").loc["width"]
     assert pd.isna(width["hours"]) and width["unmeasured"] == "width/single/none/x1.00/50 filters"
     assert pd.isna(totals["hours"])  # never a total that silently leaves runs out
+    assert totals["authors_hours"] == 2 * 24  # the authors' covers only their figures
+
+
+def test_the_authors_figure_is_the_tables_for_a_run_of_the_paper_and_none_beyond_it(cost):
+    day = {"beyond": False, "authors_hours": 24}
+    assert cost.authors_hours(day) == 24
+    assert cost.authors_hours({**day, "authors_hours": None}) is None
+    assert cost.authors_hours({**day, "beyond": True}) is None
+
+
+def test_the_paper_runs_mark_those_beyond_the_paper(cost):
+    from linked_neurons_core.table import Table
+
+    runs = cost.paper_runs(Table(ROOT / "config/experiments.yaml"))
+    beyond = {(r["experiment"], r["variant"]) for r in runs if r["beyond"]}
+    assert ("depth", "brn") in beyond and ("resnet50_nobn", "lkselu_nobnall") in beyond
+    assert ("depth", "bn") not in beyond and ("resnet50", "relu") not in beyond
+    assert {e for e, _ in beyond} == {"depth", "resnet50_nobn", "input_shift"}
+    assert all(r["beyond"] for r in runs if r["experiment"] == "input_shift")
+    # The authors' README: All-CNN and ResNet50 runs "take a day using a GTX
+    # 1080Ti"; covariate shift, depth and width "are quite fast", no figure.
+    hours = {r["experiment"]: r["authors_hours"] for r in runs}
+    assert hours == {"width": None, "depth": None, "extended": None, "allcnn": 24,
+                     "resnet50": 24, "resnet50_nobn": 24, "input_shift": None}
 
 
 def test_the_appendix_renders_the_measurements_or_says_how_to_get_them(cost, tmp_path):
@@ -97,8 +133,11 @@ def test_the_appendix_renders_the_measurements_or_says_how_to_get_them(cost, tmp
         sys.path.remove(str(ROOT / "workflow/scripts"))
     assert "not been measured yet" in (tmp_path / "none.tex").read_text()
     text = (tmp_path / "cost.tex").read_text()
-    assert "Article & 4 & 4400 & 306.0 & 305.0 & & 96" in text
-    assert "depth & 2 & 400 & 6.0 & 5.0 & 1/4 & 48" in text
+    assert "Article & 5 & 6400 & 356.0 & 355.0 & & 48 (2 runs)" in text
+    assert "depth & 2 & 400 & 6.0 & 5.0 & 1/4 & -- \\\\" in text
+    assert "resnet50 & 1 & 2000 & 200.0 & 200.0 & 1 & 24 \\\\" in text
+    assert "resnet50\\_nobn & 2 & 4000 & 150.0 & 150.0 & 1 & 24 (1 run)" in text
+    assert "take a day using a GTX 1080Ti" in text and "quite fast" in text
     assert r"selu\_batchnorm 2.00" in text
     assert r"so that ``shared'' is ``alone'': resnet50, resnet50\_nobn." in text
 

@@ -8,6 +8,12 @@ is its measured epoch time divided by K, since K runs share the device. Each
 class takes the concurrency that makes it cheapest. GPU-hours of a run: its
 epochs times that. A run shared by two experiments (Table 6's BN networks
 are Table 5's) is counted once, under the experiment that trains it.
+
+The paper gives no training times. The authors' column takes each
+experiment's `authors_hours` from the table (their repository's README:
+All-CNN and ResNet50 runs "take a day using a GTX 1080Ti", the covariate
+shift, depth and width ones "are quite fast"), and none for runs beyond the
+paper, which the authors never ran.
 """
 
 import json
@@ -17,7 +23,6 @@ import math
 import pandas as pd
 
 log = logging.getLogger("cost")
-AUTHORS_HOURS_PER_RUN = 24  # the paper's authors: "about a day per run" on one GPU
 
 
 def cost_class(config):
@@ -54,6 +59,12 @@ def class_costs(bench, runs):
     return best.set_index("cost_class").assign(alone=alone, shared_measured=shared)
 
 
+def authors_hours(run):
+    """The authors' GPU-hours for a run, or None: they give none for its
+    experiment, or they never ran it."""
+    return None if run["beyond"] else run.get("authors_hours")
+
+
 def gpu_hours(bench, runs):
     """(rows per experiment, totals) of the paper scale's GPU-hours. `runs`:
     every run of the paper scale, as workflow/rules/common.smk lists them."""
@@ -65,6 +76,7 @@ def gpu_hours(bench, runs):
         best = sum(r["epochs"] * costs["gpu_seconds"].get(r["cost_class"], math.nan) for r in own)
         alone = sum(r["epochs"] * costs["alone"].get(r["cost_class"], math.nan) for r in own)
         unmeasured = sorted({r["cost_class"] for r in own} - set(costs.index))
+        authors = [h for h in map(authors_hours, own) if h is not None]
         rows.append({
             "experiment": experiment,
             "runs": len(own),
@@ -73,7 +85,9 @@ def gpu_hours(bench, runs):
             "hours": best / 3600,
             "concurrency": "/".join(str(int(k)) for k in sorted(
                 {costs["concurrency"].get(r["cost_class"]) for r in own} - {None})),
-            "authors_hours": AUTHORS_HOURS_PER_RUN * len(own),
+            # None: no figure for any of its runs (not zero hours).
+            "authors_hours": sum(authors) if authors else None,
+            "authors_runs": len(authors),
             "unmeasured": ", ".join(unmeasured),
             # Every measured class of it timed only alone: its "shared" is
             # its "alone" for want of a measurement, not because K=1 won.
@@ -82,8 +96,11 @@ def gpu_hours(bench, runs):
         })
     table = pd.DataFrame(rows)
     # An unmeasured experiment leaves the total unknown, not smaller.
-    totals = table[["runs", "epochs", "hours_alone", "hours", "authors_hours"]].sum(skipna=False)
-    return table, totals.to_dict()
+    totals = table[["runs", "epochs", "hours_alone", "hours"]].sum(skipna=False).to_dict()
+    # The authors' total covers only the runs they give a figure for.
+    totals["authors_runs"] = int(table["authors_runs"].sum())
+    totals["authors_hours"] = int(table["authors_hours"].sum()) if totals["authors_runs"] else None
+    return table, totals
 
 
 def time_ratios(bench, timed):
@@ -101,17 +118,22 @@ def time_ratios(bench, timed):
 def paper_runs(table):
     """Every run of the paper scale (the published protocol: no overrides),
     with what its GPU cost depends on. A run shared by two experiments is
-    marked `shared` under the one that does not train it."""
-    keys = ("architecture", "activation", "normalization", "width_multiplier", "filters")
+    marked `shared` under the one that does not train it; a run beyond the
+    paper (its experiment reproduces no paper table, or its layout lists it
+    in `beyond`) is marked `beyond`."""
+    keys = ("architecture", "activation", "normalization", "width_multiplier", "filters",
+            "authors_hours")
     runs = []
     for experiment in table.experiments:
         for variant in table.variants(experiment):
             config = table.resolve(experiment, variant, "paper")
             shared = table.trained_as(experiment, variant, "paper") != (experiment, variant)
             linked = table.is_linked(config["activation"])
+            beyond = config.get("paper_table") is None or \
+                variant in ((config.get("layout") or {}).get("beyond") or [])
             for seed in config["seeds"]:
                 runs.append({"experiment": experiment, "variant": variant, "seed": seed,
-                             "epochs": config["epochs"], "shared": shared, "linked": linked,
+                             "epochs": config["epochs"], "shared": shared, "linked": linked, "beyond": beyond,
                              **{key: config.get(key) for key in keys}})
     return runs
 
@@ -127,8 +149,7 @@ def render(bench_csv, runs, template, output, timed=None):
         table, totals = gpu_hours(bench, runs)
         devices = sorted(bench["device"].unique())
         context = {"measured": True, "rows": table.to_dict("records"), "totals": totals,
-                   "devices": ", ".join(devices), "ratios": time_ratios(bench, timed or {}),
-                   "authors_hours_per_run": AUTHORS_HOURS_PER_RUN}
+                   "devices": ", ".join(devices), "ratios": time_ratios(bench, timed or {})}
         logging.info("GPU-hours of the paper scale: %.1f (%s)", totals["hours"], context["devices"])
     atomic_write_text(output, load_template(template).render(**context))
 
