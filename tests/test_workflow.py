@@ -318,6 +318,16 @@ def test_a_published_value_edit_reruns_that_table_and_the_paper_only(copy):
     assert {"claims", "paper"} <= set(jobs)
 
 
+def test_an_edit_to_the_authors_hours_reruns_the_cost_appendix_and_trains_nothing(copy):
+    table = copy / "config/experiments.yaml"  # the table the DAG reads
+    text = table.read_text()
+    assert text.count("    authors_hours: 24\n") >= 1
+    table.write_text(text.replace("    authors_hours: 24\n", "    authors_hours: 25\n", 1))
+    jobs = planned(copy)
+    assert "cost" in jobs and "paper" in jobs, jobs
+    assert not {"train", "train_timed", "extract"} & set(jobs), jobs
+
+
 def test_deleting_one_run_reruns_its_group_only(copy):
     run = next((copy / "results/quick/runs/width").glob("w50_lkrelu*/100"))
     shutil.rmtree(run)

@@ -297,8 +297,19 @@ def slurm_extra(wildcards):
 
 
 def paper_scale_digest():
-    """What the appendix's GPU cost depends on: the paper scale's runs."""
-    keys = ("architecture", "activation", "normalization", "width_multiplier", "filters", "epochs")
+    """What the appendix's GPU cost depends on: the paper scale's runs, and
+    what the authors' column reads (their hours, the paper's table, `beyond`)."""
+    keys = (
+        "architecture",
+        "activation",
+        "normalization",
+        "width_multiplier",
+        "filters",
+        "epochs",
+        "authors_hours",
+        "paper_table",
+        "layout",
+    )
     return T.digest(
         {
             f"{e}/{v}": [
