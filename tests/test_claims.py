@@ -790,8 +790,10 @@ def test_a_table_counts_its_unfinished_runs_once_whatever_cells_show_them(experi
     frame = full_quick_runs()[experiment]
     frame.loc[frame.index[[0, 1, 4]], "status"] = "still improving"
     frame["best_val_accuracy"] = frame["test_accuracy"]
+    frame.loc[frame.index[2], ["stopped_early", "epochs_run"]] = [True, 4]
     table = analysis_tables.aggregate(experiment, frame, None)
     assert table["not_converged"] == 3
     tex = latex.template(ROOT / "workflow/templates/table.tex.j2").render(
         name=experiment, table=table, title="t", scale="quick", source="s")
     assert "or stuck; 3 runs)" in tex
+    assert "; 1 run stopped early at a plateau, and the runs trained 4 to 10 epochs" in tex

@@ -106,9 +106,11 @@ def test_the_authors_figure_is_the_tables_for_a_run_of_the_paper_and_none_beyond
 
 
 def test_the_paper_runs_mark_those_beyond_the_paper(cost):
+    from linked_neurons_core.analysis.names import Names
     from linked_neurons_core.table import Table
 
-    runs = cost.paper_runs(Table(ROOT / "config/experiments.yaml"))
+    path = ROOT / "config/experiments.yaml"
+    runs = cost.paper_runs(Table(path), Names(path))
     beyond = {(r["experiment"], r["variant"]) for r in runs if r["beyond"]}
     assert ("depth", "brn") in beyond and ("resnet50_nobn", "lkselu_nobnall") in beyond
     assert ("depth", "bn") not in beyond and ("resnet50", "relu") not in beyond

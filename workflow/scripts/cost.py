@@ -115,12 +115,12 @@ def time_ratios(bench, timed):
     return out
 
 
-def paper_runs(table):
+def paper_runs(table, names):
     """Every run of the paper scale (the published protocol: no overrides),
     with what its GPU cost depends on. A run shared by two experiments is
     marked `shared` under the one that does not train it; a run beyond the
-    paper (its experiment reproduces no paper table, or its layout lists it
-    in `beyond`) is marked `beyond`."""
+    paper (its experiment reproduces no paper table, or `names` marks it
+    beyond) is marked `beyond`."""
     keys = ("architecture", "activation", "normalization", "width_multiplier", "filters",
             "authors_hours")
     runs = []
@@ -129,8 +129,7 @@ def paper_runs(table):
             config = table.resolve(experiment, variant, "paper")
             shared = table.trained_as(experiment, variant, "paper") != (experiment, variant)
             linked = table.is_linked(config["activation"])
-            beyond = config.get("paper_table") is None or \
-                variant in ((config.get("layout") or {}).get("beyond") or [])
+            beyond = config.get("paper_table") is None or names.beyond(experiment, variant)
             for seed in config["seeds"]:
                 runs.append({"experiment": experiment, "variant": variant, "seed": seed,
                              "epochs": config["epochs"], "shared": shared, "linked": linked, "beyond": beyond,
@@ -165,5 +164,5 @@ if __name__ == "__main__" and "snakemake" in globals():
 
     names = Names(sm.params.table)
     timed = {e: layout.get("reference") for e, layout in names.layouts.items() if layout["kind"] == "timed"}
-    render(sm.input.bench[0] if sm.input.bench else None, paper_runs(Table(sm.params.table)),
+    render(sm.input.bench[0] if sm.input.bench else None, paper_runs(Table(sm.params.table), names),
            sm.input.template, sm.output[0], timed)

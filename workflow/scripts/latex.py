@@ -27,6 +27,11 @@ def acc(value, digits=3):
     return "--" if value is None or value != value else f"{value:.{digits}f}"
 
 
+def count(n, noun):
+    """"1 run", "3 runs": `n` and `noun`, plural unless `n` is 1."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def environment(directory):
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(directory)),
@@ -38,6 +43,7 @@ def environment(directory):
         keep_trailing_newline=True,
     )
     env.filters["acc"] = acc
+    env.filters["count"] = count
     env.filters["signed"] = lambda v: "" if v is None or v != v else f"{v:+.3f}"
     env.filters["tex"] = tex
     return env
